@@ -1,0 +1,58 @@
+// ParameterTable<T>: named parameters laid out in one flat value buffer and one flat gradient
+// buffer of the same layout, so zeroing, clipping, the optimizer step and checkpointing are each a
+// single loop over contiguous memory. Names follow PyTorch's state_dict ("rnn.weight_ih_l0").
+//
+// Life cycle: add() every parameter, then freeze() allocates both buffers (zero-filled); value()
+// and grad() hand out views into them. Adding after freeze() is an error.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recur/autograd/tape.h"
+#include "recur/tensor.h"
+
+namespace recur::ag {
+
+template <class T>
+class ParameterTable {
+ public:
+  struct Entry {
+    std::string name;
+    Shape shape;
+    index_t offset;  // into the flat buffers
+  };
+
+  int add(std::string name, const Shape& shape);  // returns the parameter's id
+  void freeze();
+  bool frozen() const { return values_ != nullptr; }
+
+  int size() const { return static_cast<int>(entries_.size()); }
+  index_t numel() const { return numel_; }
+  const Entry& entry(int id) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+  int find(std::string_view name) const;  // -1 when absent
+  int id(std::string_view name) const;    // throws naming the missing parameter
+
+  Tensor<T> value(int id) const;
+  Tensor<T> grad(int id) const;
+  Tensor<T> flat_values() const;  // (numel,)
+  Tensor<T> flat_grads() const;   // (numel,)
+  void zero_grad();
+
+  // A leaf on `tape` for parameter id: its gradient accumulates into grad(id).
+  Var<T> on(Tape<T>& tape, int id) const { return tape.leaf(value(id), grad(id)); }
+
+ private:
+  void require_frozen() const;
+
+  std::vector<Entry> entries_;
+  index_t numel_ = 0;
+  std::shared_ptr<T[]> values_, grads_;
+};
+
+extern template class ParameterTable<float>;
+extern template class ParameterTable<double>;
+
+}  // namespace recur::ag

@@ -1,0 +1,104 @@
+#include "recur/autograd/parameters.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <fmt/format.h>
+
+namespace recur::ag {
+
+namespace {
+// Each parameter starts on a 64-byte boundary (whole cache lines, aligned vector loads).
+constexpr index_t kAlignBytes = 64;
+
+template <class T>
+std::shared_ptr<T[]> allocate_zeroed(index_t numel) {
+  const auto bytes = static_cast<size_t>((std::max<index_t>(numel, 1) * index_t(sizeof(T)) + kAlignBytes - 1) /
+                                         kAlignBytes * kAlignBytes);
+  T* p = static_cast<T*>(std::aligned_alloc(kAlignBytes, bytes));
+  if (!p) throw std::bad_alloc();
+  std::fill(p, p + bytes / sizeof(T), T(0));
+  return std::shared_ptr<T[]>(p, [](T* q) { std::free(q); });
+}
+}  // namespace
+
+template <class T>
+int ParameterTable<T>::add(std::string name, const Shape& shape) {
+  RECUR_CHECK(!frozen(), fmt::format("parameter '{}' added after the table was frozen", name));
+  RECUR_CHECK(!name.empty(), "parameter names must be non-empty");
+  RECUR_CHECK(find(name) < 0, fmt::format("parameter '{}' added twice", name));
+  constexpr index_t align = kAlignBytes / static_cast<index_t>(sizeof(T));
+  const index_t offset = (numel_ + align - 1) / align * align;
+  entries_.push_back({std::move(name), shape, offset});
+  numel_ = offset + shape.numel();
+  return size() - 1;
+}
+
+template <class T>
+void ParameterTable<T>::freeze() {
+  RECUR_CHECK(!frozen(), "parameter table frozen twice");
+  values_ = allocate_zeroed<T>(numel_);
+  grads_ = allocate_zeroed<T>(numel_);
+}
+
+template <class T>
+void ParameterTable<T>::require_frozen() const {
+  RECUR_CHECK(frozen(), "parameter table used before freeze()");
+}
+
+template <class T>
+const typename ParameterTable<T>::Entry& ParameterTable<T>::entry(int id) const {
+  RECUR_CHECK(id >= 0 && id < size(), fmt::format("parameter id {} out of range [0, {})", id, size()));
+  return entries_[static_cast<size_t>(id)];
+}
+
+template <class T>
+int ParameterTable<T>::find(std::string_view name) const {
+  for (int i = 0; i < size(); ++i)
+    if (entries_[static_cast<size_t>(i)].name == name) return i;
+  return -1;
+}
+
+template <class T>
+int ParameterTable<T>::id(std::string_view name) const {
+  const int i = find(name);
+  RECUR_CHECK(i >= 0, fmt::format("no parameter named '{}'", name));
+  return i;
+}
+
+template <class T>
+Tensor<T> ParameterTable<T>::value(int id) const {
+  require_frozen();
+  const Entry& e = entry(id);
+  return Tensor<T>(e.shape, values_, values_.get() + e.offset);
+}
+
+template <class T>
+Tensor<T> ParameterTable<T>::grad(int id) const {
+  require_frozen();
+  const Entry& e = entry(id);
+  return Tensor<T>(e.shape, grads_, grads_.get() + e.offset);
+}
+
+template <class T>
+Tensor<T> ParameterTable<T>::flat_values() const {
+  require_frozen();
+  return Tensor<T>(Shape{numel_}, values_, values_.get());
+}
+
+template <class T>
+Tensor<T> ParameterTable<T>::flat_grads() const {
+  require_frozen();
+  return Tensor<T>(Shape{numel_}, grads_, grads_.get());
+}
+
+template <class T>
+void ParameterTable<T>::zero_grad() {
+  require_frozen();
+  std::fill(grads_.get(), grads_.get() + numel_, T(0));
+}
+
+template class ParameterTable<float>;
+template class ParameterTable<double>;
+
+}  // namespace recur::ag

@@ -1,0 +1,140 @@
+#include "recur/ops/elementwise.h"
+
+#include <algorithm>
+#include <string>
+
+#include "recur/ops/vmath.h"
+#include "recur/threads.h"
+
+namespace recur::ops {
+
+namespace {
+// Elementwise passes are memory-bound: only split them when each thread gets a decent slice.
+constexpr index_t kMinElementsPerThread = index_t(1) << 15;
+
+template <class Body>
+void for_elements(index_t n, Body&& body) {
+  parallel_for(n, kMinElementsPerThread, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) body(i);
+  });
+}
+}  // namespace
+
+template <class T>
+void add_forward(const T* a, const T* b, T* y, index_t n) {
+  for_elements(n, [=](index_t i) { y[i] = a[i] + b[i]; });
+}
+
+template <class T>
+void sub_forward(const T* a, const T* b, T* y, index_t n) {
+  for_elements(n, [=](index_t i) { y[i] = a[i] - b[i]; });
+}
+
+template <class T>
+void accumulate(const T* dy, T s, T* dx, index_t n) {
+  if (!dx) return;
+  for_elements(n, [=](index_t i) { dx[i] += s * dy[i]; });
+}
+
+template <class T>
+void scale_forward(const T* x, T c, T* y, index_t n) {
+  for_elements(n, [=](index_t i) { y[i] = c * x[i]; });
+}
+
+template <class T>
+void mul_forward(const T* a, const T* b, T* y, index_t n) {
+  for_elements(n, [=](index_t i) { y[i] = a[i] * b[i]; });
+}
+
+template <class T>
+void mul_backward(const T* a, const T* b, const T* dy, T* da, T* db, index_t n) {
+  if (da) for_elements(n, [=](index_t i) { da[i] += dy[i] * b[i]; });
+  if (db) for_elements(n, [=](index_t i) { db[i] += dy[i] * a[i]; });
+}
+
+template <class T>
+void add_bias_forward(const T* x, const T* bias, T* y, index_t N, index_t C) {
+  parallel_for(N, std::max<index_t>(1, kMinElementsPerThread / std::max<index_t>(C, 1)),
+               [=](index_t r0, index_t r1) {
+                 for (index_t r = r0; r < r1; ++r)
+                   for (index_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] + bias[c];
+               });
+}
+
+template <class T>
+void add_bias_backward(const T* dy, T* dx, T* dbias, index_t N, index_t C) {
+  accumulate(dy, T(1), dx, N * C);
+  if (!dbias) return;
+  for (index_t r = 0; r < N; ++r)
+    for (index_t c = 0; c < C; ++c) dbias[c] += dy[r * C + c];
+}
+
+template <class T>
+void tanh_forward(const T* x, T* y, index_t n) {
+  parallel_for(n, kMinElementsPerThread, [=](index_t b, index_t e) { vmath::tanh(x + b, y + b, e - b); });
+}
+
+template <class T>
+void tanh_backward(const T* y, const T* dy, T* dx, index_t n) {
+  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+}
+
+template <class T>
+void sigmoid_forward(const T* x, T* y, index_t n) {
+  parallel_for(n, kMinElementsPerThread, [=](index_t b, index_t e) { vmath::sigmoid(x + b, y + b, e - b); });
+}
+
+template <class T>
+void sigmoid_backward(const T* y, const T* dy, T* dx, index_t n) {
+  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+}
+
+template <class T>
+void relu_forward(const T* x, T* y, index_t n) {
+  for_elements(n, [=](index_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
+}
+
+template <class T>
+void relu_backward(const T* y, const T* dy, T* dx, index_t n) {
+  if (dx) for_elements(n, [=](index_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
+}
+
+template <class T>
+void dropout_forward(const T* x, const T* mask, T* y, index_t n) {
+  mul_forward(x, mask, y, n);
+}
+
+template <class T>
+void dropout_backward(const T* mask, const T* dy, T* dx, index_t n) {
+  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * mask[i]; });
+}
+
+template <class T>
+void dropout_mask(Rng& rng, T p, T* mask, index_t n) {
+  RECUR_CHECK(p >= T(0) && p < T(1), "dropout probability must be in [0, 1), got " + std::to_string(p));
+  const T keep_scale = T(1) / (T(1) - p);
+  for (index_t i = 0; i < n; ++i) mask[i] = rng.bernoulli(double(p)) ? T(0) : keep_scale;
+}
+
+#define RECUR_INSTANTIATE_ELEMENTWISE(T)                                        \
+  template void add_forward<T>(const T*, const T*, T*, index_t);                \
+  template void sub_forward<T>(const T*, const T*, T*, index_t);                \
+  template void accumulate<T>(const T*, T, T*, index_t);                        \
+  template void scale_forward<T>(const T*, T, T*, index_t);                     \
+  template void mul_forward<T>(const T*, const T*, T*, index_t);                \
+  template void mul_backward<T>(const T*, const T*, const T*, T*, T*, index_t); \
+  template void add_bias_forward<T>(const T*, const T*, T*, index_t, index_t);  \
+  template void add_bias_backward<T>(const T*, T*, T*, index_t, index_t);       \
+  template void tanh_forward<T>(const T*, T*, index_t);                         \
+  template void tanh_backward<T>(const T*, const T*, T*, index_t);              \
+  template void sigmoid_forward<T>(const T*, T*, index_t);                      \
+  template void sigmoid_backward<T>(const T*, const T*, T*, index_t);           \
+  template void relu_forward<T>(const T*, T*, index_t);                         \
+  template void relu_backward<T>(const T*, const T*, T*, index_t);              \
+  template void dropout_forward<T>(const T*, const T*, T*, index_t);            \
+  template void dropout_backward<T>(const T*, const T*, T*, index_t);           \
+  template void dropout_mask<T>(Rng&, T, T*, index_t);
+RECUR_INSTANTIATE_ELEMENTWISE(float)
+RECUR_INSTANTIATE_ELEMENTWISE(double)
+
+}  // namespace recur::ops

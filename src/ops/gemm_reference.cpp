@@ -1,0 +1,66 @@
+// The GEMM/GEMV oracle and the `reference` backend: plain loops, accumulation in double.
+#include "recur/ops/gemm.h"
+
+namespace recur {
+
+template <class T>
+void gemm_reference(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+                    index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  for (index_t i = 0; i < M; ++i) {
+    for (index_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (index_t k = 0; k < K; ++k) {
+        const double a = trans_a == Trans::kYes ? A[k * lda + i] : A[i * lda + k];
+        const double b = trans_b == Trans::kYes ? B[j * ldb + k] : B[k * ldb + j];
+        acc += a * b;
+      }
+      T& c = C[i * ldc + j];
+      c = static_cast<T>(double(alpha) * acc + (beta == T(0) ? 0.0 : double(beta) * double(c)));
+    }
+  }
+}
+
+template <class T>
+void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x,
+                    T beta, T* y) {
+  // op(A) is (M, N); stored A is (M, N) for kNo and (N, M) for kYes.
+  for (index_t i = 0; i < M; ++i) {
+    double acc = 0;
+    for (index_t j = 0; j < N; ++j) acc += double(trans_a == Trans::kYes ? A[j * lda + i] : A[i * lda + j]) * x[j];
+    y[i] = static_cast<T>(double(alpha) * acc + (beta == T(0) ? 0.0 : double(beta) * double(y[i])));
+  }
+}
+
+#define RECUR_INSTANTIATE_GEMM_REFERENCE(T)                                                              \
+  template void gemm_reference<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
+                                  index_t, T, T*, index_t);                                                \
+  template void gemv_reference<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
+RECUR_INSTANTIATE_GEMM_REFERENCE(float)
+RECUR_INSTANTIATE_GEMM_REFERENCE(double)
+
+#ifndef RECUR_BLAS_OPENBLAS
+// The `reference` backend: the oracle itself.
+namespace detail {
+template <class T>
+void gemm_backend(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+                  index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+template <class T>
+void gemv_backend(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
+                  T* y) {
+  gemv_reference(trans_a, M, N, alpha, A, lda, x, beta, y);
+}
+template void gemm_backend<float>(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t,
+                                  const float*, index_t, float, float*, index_t);
+template void gemm_backend<double>(Trans, Trans, index_t, index_t, index_t, double, const double*, index_t,
+                                   const double*, index_t, double, double*, index_t);
+template void gemv_backend<float>(Trans, index_t, index_t, float, const float*, index_t, const float*, float,
+                                  float*);
+template void gemv_backend<double>(Trans, index_t, index_t, double, const double*, index_t, const double*,
+                                   double, double*);
+}  // namespace detail
+const char* blas_backend() { return "reference"; }
+#endif
+
+}  // namespace recur

@@ -1,0 +1,36 @@
+#include "recur/ops/reduce.h"
+
+namespace recur::ops {
+
+template <class T>
+T sum_forward(const T* x, index_t n) {
+  double s = 0;
+  for (index_t i = 0; i < n; ++i) s += x[i];
+  return static_cast<T>(s);
+}
+
+template <class T>
+void sum_backward(T dy, T* dx, index_t n) {
+  if (dx)
+    for (index_t i = 0; i < n; ++i) dx[i] += dy;
+}
+
+template <class T>
+T mean_forward(const T* x, index_t n) {
+  return n > 0 ? static_cast<T>(double(sum_forward(x, n)) / double(n)) : T(0);
+}
+
+template <class T>
+void mean_backward(T dy, T* dx, index_t n) {
+  if (n > 0) sum_backward(static_cast<T>(double(dy) / double(n)), dx, n);
+}
+
+#define RECUR_INSTANTIATE_REDUCE(T)                  \
+  template T sum_forward<T>(const T*, index_t);      \
+  template void sum_backward<T>(T, T*, index_t);     \
+  template T mean_forward<T>(const T*, index_t);     \
+  template void mean_backward<T>(T, T*, index_t);
+RECUR_INSTANTIATE_REDUCE(float)
+RECUR_INSTANTIATE_REDUCE(double)
+
+}  // namespace recur::ops

@@ -1,0 +1,86 @@
+#include "recur/ops/softmax.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "recur/ops/vmath.h"
+#include "recur/threads.h"
+
+namespace recur::ops {
+
+namespace {
+constexpr index_t kMinElementsPerThread = index_t(1) << 14;
+
+template <class Body>
+void for_rows(index_t N, index_t C, Body&& body) {
+  parallel_for(N, std::max<index_t>(1, kMinElementsPerThread / std::max<index_t>(C, 1)),
+               [&](index_t r0, index_t r1) {
+                 for (index_t r = r0; r < r1; ++r) body(r);
+               });
+}
+
+// y = exp(x - max(x)) for one row of C; returns Σ y (accumulated in double).
+template <class T>
+double shifted_exp(const T* x, T* y, index_t C) {
+  const T m = *std::max_element(x, x + C);
+  for (index_t c = 0; c < C; ++c) y[c] = x[c] - m;
+  vmath::exp(y, y, C);
+  double s = 0;
+  for (index_t c = 0; c < C; ++c) s += y[c];
+  return s;
+}
+}  // namespace
+
+template <class T>
+void softmax_forward(const T* x, T* y, index_t N, index_t C) {
+  if (C == 0) return;
+  for_rows(N, C, [=](index_t r) {
+    const T inv = static_cast<T>(1.0 / shifted_exp(x + r * C, y + r * C, C));
+    for (index_t c = 0; c < C; ++c) y[r * C + c] *= inv;
+  });
+}
+
+template <class T>
+void softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
+  if (!dx) return;
+  for_rows(N, C, [=](index_t r) {
+    const T *yr = y + r * C, *gr = dy + r * C;
+    double dot = 0;
+    for (index_t c = 0; c < C; ++c) dot += double(gr[c]) * yr[c];
+    for (index_t c = 0; c < C; ++c) dx[r * C + c] += yr[c] * (gr[c] - static_cast<T>(dot));
+  });
+}
+
+template <class T>
+void log_softmax_forward(const T* x, T* y, index_t N, index_t C) {
+  if (C == 0) return;
+  for_rows(N, C, [=](index_t r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    const T m = *std::max_element(xr, xr + C);
+    const T log_sum = m + static_cast<T>(std::log(shifted_exp(xr, yr, C)));
+    for (index_t c = 0; c < C; ++c) yr[c] = xr[c] - log_sum;
+  });
+}
+
+template <class T>
+void log_softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
+  if (!dx) return;
+  for_rows(N, C, [=](index_t r) {
+    const T *yr = y + r * C, *gr = dy + r * C;
+    double total = 0;
+    for (index_t c = 0; c < C; ++c) total += gr[c];
+    for (index_t c = 0; c < C; ++c) dx[r * C + c] += gr[c] - std::exp(yr[c]) * static_cast<T>(total);
+  });
+}
+
+#define RECUR_INSTANTIATE_SOFTMAX(T)                                              \
+  template void softmax_forward<T>(const T*, T*, index_t, index_t);               \
+  template void softmax_backward<T>(const T*, const T*, T*, index_t, index_t);    \
+  template void log_softmax_forward<T>(const T*, T*, index_t, index_t);           \
+  template void log_softmax_backward<T>(const T*, const T*, T*, index_t, index_t);
+RECUR_INSTANTIATE_SOFTMAX(float)
+RECUR_INSTANTIATE_SOFTMAX(double)
+
+}  // namespace recur::ops

@@ -107,12 +107,12 @@ void identity(Tensor<T>& t, T scale) {
   for (index_t i = 0; i < std::min(t.dim(0), t.dim(1)); ++i) t[i * t.dim(1) + i] = scale;
 }
 
-#define RECUR_INSTANTIATE_INIT(T)                           \
-  template void uniform<T>(Tensor<T>&, T, T, Rng&);         \
-  template void normal<T>(Tensor<T>&, T, T, Rng&);          \
-  template void xavier_uniform<T>(Tensor<T>&, Rng&, T);     \
-  template void xavier_normal<T>(Tensor<T>&, Rng&, T);      \
-  template void orthogonal<T>(Tensor<T>&, Rng&, T);         \
+#define RECUR_INSTANTIATE_INIT(T)                       \
+  template void uniform<T>(Tensor<T>&, T, T, Rng&);     \
+  template void normal<T>(Tensor<T>&, T, T, Rng&);      \
+  template void xavier_uniform<T>(Tensor<T>&, Rng&, T); \
+  template void xavier_normal<T>(Tensor<T>&, Rng&, T);  \
+  template void orthogonal<T>(Tensor<T>&, Rng&, T);     \
   template void identity<T>(Tensor<T>&, T);
 RECUR_INSTANTIATE_INIT(float)
 RECUR_INSTANTIATE_INIT(double)

@@ -48,9 +48,13 @@ std::uint32_t Rng::below(std::uint32_t bound) {
   return static_cast<std::uint32_t>(m >> 32);
 }
 
-float Rng::uniform_float() { return static_cast<float>(next_u32() >> 8) * 0x1.0p-24f; }
+float Rng::uniform_float() {
+  return static_cast<float>(next_u32() >> 8) * 0x1.0p-24f;
+}
 
-double Rng::uniform_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::uniform_double() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 template <>
 float Rng::uniform<float>(float lo, float hi) {
@@ -83,7 +87,9 @@ T Rng::normal(T mean, T stddev) {
 template float Rng::normal<float>(float, float);
 template double Rng::normal<double>(double, double);
 
-bool Rng::bernoulli(double p) { return uniform_double() < p; }
+bool Rng::bernoulli(double p) {
+  return uniform_double() < p;
+}
 
 void Rng::set_state(const State& s) {
   RECUR_CHECK((s.increment & 1u) == 1u, "Rng::set_state: invalid state (even increment)");

@@ -1,7 +1,7 @@
 #include "recur/tensor.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace recur {
 
@@ -23,7 +23,9 @@ int Shape::normalize_axis(int axis) const {
   return a;
 }
 
-index_t Shape::operator[](int axis) const { return dims_[normalize_axis(axis)]; }
+index_t Shape::operator[](int axis) const {
+  return dims_[normalize_axis(axis)];
+}
 
 index_t Shape::numel() const {
   index_t n = 1;

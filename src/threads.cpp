@@ -28,7 +28,9 @@ std::atomic<int>& thread_count() {
 
 }  // namespace
 
-int num_threads() { return thread_count().load(std::memory_order_relaxed); }
+int num_threads() {
+  return thread_count().load(std::memory_order_relaxed);
+}
 
 void set_num_threads(int n) {
   RECUR_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got " + std::to_string(n));

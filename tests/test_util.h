@@ -15,7 +15,8 @@ namespace recur::testing {
 
 // Passes iff |actual_i - expected_i| <= atol + rtol · |expected_i| for every i.
 template <class A, class E>
-::testing::AssertionResult all_close(const A* actual, const E* expected, index_t n, double atol, double rtol) {
+::testing::AssertionResult all_close(const A* actual, const E* expected, index_t n, double atol,
+                                     double rtol) {
   double worst_ratio = -1, worst_error = 0, worst_allowed = 0;
   index_t worst = -1;
   for (index_t i = 0; i < n; ++i) {
@@ -23,7 +24,7 @@ template <class A, class E>
     const double error = std::abs(a - e), allowed = atol + rtol * std::abs(e);
     double ratio = allowed > 0 ? error / allowed : (error > 0 ? INFINITY : 0.0);
     if (a == e || (std::isnan(a) && std::isnan(e))) ratio = 0;  // equal, including equal infinities
-    if (std::isnan(ratio)) ratio = INFINITY;                   // one side NaN or inf
+    if (std::isnan(ratio)) ratio = INFINITY;                    // one side NaN or inf
     if (ratio > worst_ratio) {
       worst_ratio = ratio;
       worst = i;
@@ -33,25 +34,26 @@ template <class A, class E>
   }
   const bool ok = worst_ratio <= 1;
   if (ok) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max error " << worst_error << " at index " << worst << " (actual "
-                                       << static_cast<double>(actual[worst]) << ", expected "
-                                       << static_cast<double>(expected[worst]) << "), tolerance " << worst_allowed
-                                       << " = atol " << atol << " + rtol " << rtol << " * |expected|";
+  return ::testing::AssertionFailure()
+         << "max error " << worst_error << " at index " << worst << " (actual "
+         << static_cast<double>(actual[worst]) << ", expected " << static_cast<double>(expected[worst])
+         << "), tolerance " << worst_allowed << " = atol " << atol << " + rtol " << rtol << " * |expected|";
 }
 
 template <class A, class E>
-::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<E>& expected, double atol,
-                                     double rtol) {
+::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<E>& expected,
+                                     double atol, double rtol) {
   if (actual.size() != expected.size())
     return ::testing::AssertionFailure() << "sizes differ: " << actual.size() << " vs " << expected.size();
   return all_close(actual.data(), expected.data(), static_cast<index_t>(actual.size()), atol, rtol);
 }
 
 template <class A, class E>
-::testing::AssertionResult all_close(const Tensor<A>& actual, const Tensor<E>& expected, double atol, double rtol) {
+::testing::AssertionResult all_close(const Tensor<A>& actual, const Tensor<E>& expected, double atol,
+                                     double rtol) {
   if (actual.shape() != expected.shape())
-    return ::testing::AssertionFailure() << "shapes differ: " << actual.shape().str() << " vs "
-                                         << expected.shape().str();
+    return ::testing::AssertionFailure()
+           << "shapes differ: " << actual.shape().str() << " vs " << expected.shape().str();
   return all_close(actual.data(), expected.data(), actual.numel(), atol, rtol);
 }
 

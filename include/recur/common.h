@@ -17,8 +17,8 @@ class Error : public std::runtime_error {
 
 // RECUR_CHECK(cond, msg): throws recur::Error with the location and msg when cond is false.
 // msg is any expression convertible to std::string; it is only evaluated on failure.
-#define RECUR_CHECK(cond, msg)                                                                    \
-  do {                                                                                            \
+#define RECUR_CHECK(cond, msg)                                                              \
+  do {                                                                                      \
     if (!(cond)) ::recur::detail::throw_error(__FILE__, __LINE__, #cond, std::string(msg)); \
   } while (0)
 

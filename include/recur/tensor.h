@@ -60,10 +60,10 @@ class Tensor {
   T& at(std::initializer_list<index_t> idx);
   const T& at(std::initializer_list<index_t> idx) const;
 
-  Tensor view(const Shape& shape) const;             // same storage, new shape, same numel
+  Tensor view(const Shape& shape) const;               // same storage, new shape, same numel
   Tensor narrow(index_t start, index_t length) const;  // rows [start, start+length) of dim 0
-  Tensor row(index_t i) const;                        // dim 0 index i, rank - 1
-  Tensor clone() const;                               // deep copy
+  Tensor row(index_t i) const;                         // dim 0 index i, rank - 1
+  Tensor clone() const;                                // deep copy
   template <class U>
   Tensor<U> cast() const;
 

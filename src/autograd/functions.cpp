@@ -1,7 +1,7 @@
 #include "recur/autograd/functions.h"
 
-#include <array>
 #include <fmt/format.h>
+#include <array>
 #include <numeric>
 
 #include "recur/ops/elementwise.h"
@@ -60,11 +60,11 @@ Var<T> mul(const Var<T>& a, const Var<T>& b) {
   require_same_shape("mul", a, b);
   Tensor<T> y(a.shape());
   ops::mul_forward(a.value().data(), b.value().data(), y.data(), y.numel());
-  return record(a, std::move(y), {a, b},
-                [ia = a.id(), ib = b.id(), av = a.value(), bv = b.value()](Tape<T>& tape, const Tensor<T>& dy) {
-                  ops::mul_backward(av.data(), bv.data(), dy.data(), tape.grad_ptr(ia), tape.grad_ptr(ib),
-                                    dy.numel());
-                });
+  return record(
+      a, std::move(y), {a, b},
+      [ia = a.id(), ib = b.id(), av = a.value(), bv = b.value()](Tape<T>& tape, const Tensor<T>& dy) {
+        ops::mul_backward(av.data(), bv.data(), dy.data(), tape.grad_ptr(ia), tape.grad_ptr(ib), dy.numel());
+      });
 }
 
 template <class T>
@@ -77,15 +77,15 @@ Var<T> scale(const Var<T>& x, T c) {
 }
 
 // tanh / sigmoid / relu: the backward needs only the output y.
-#define RECUR_DEFINE_ACTIVATION(NAME)                                                           \
-  template <class T>                                                                           \
-  Var<T> NAME(const Var<T>& x) {                                                               \
-    Tensor<T> y(x.shape());                                                                    \
-    ops::NAME##_forward(x.value().data(), y.data(), y.numel());                                \
-    Tensor<T> saved = y;                                                                       \
+#define RECUR_DEFINE_ACTIVATION(NAME)                                                              \
+  template <class T>                                                                               \
+  Var<T> NAME(const Var<T>& x) {                                                                   \
+    Tensor<T> y(x.shape());                                                                        \
+    ops::NAME##_forward(x.value().data(), y.data(), y.numel());                                    \
+    Tensor<T> saved = y;                                                                           \
     return record(x, std::move(y), {x}, [ix = x.id(), saved](Tape<T>& tape, const Tensor<T>& dy) { \
-      ops::NAME##_backward(saved.data(), dy.data(), tape.grad_ptr(ix), dy.numel());            \
-    });                                                                                        \
+      ops::NAME##_backward(saved.data(), dy.data(), tape.grad_ptr(ix), dy.numel());                \
+    });                                                                                            \
   }
 RECUR_DEFINE_ACTIVATION(tanh)
 RECUR_DEFINE_ACTIVATION(sigmoid)
@@ -96,13 +96,15 @@ template <class T>
 Var<T> add_bias(const Var<T>& x, const Var<T>& bias) {
   const index_t C = bias.value().numel();
   RECUR_CHECK(bias.shape().rank() == 1 && x.shape().rank() >= 1 && x.shape()[-1] == C,
-              fmt::format("add_bias: bias {} does not match the last dim of {}", bias.shape().str(), x.shape().str()));
+              fmt::format("add_bias: bias {} does not match the last dim of {}", bias.shape().str(),
+                          x.shape().str()));
   const index_t N = x.value().numel() / std::max<index_t>(C, 1);
   Tensor<T> y(x.shape());
   ops::add_bias_forward(x.value().data(), bias.value().data(), y.data(), N, C);
-  return record(x, std::move(y), {x, bias}, [ix = x.id(), ib = bias.id(), N, C](Tape<T>& tape, const Tensor<T>& dy) {
-    ops::add_bias_backward(dy.data(), tape.grad_ptr(ix), tape.grad_ptr(ib), N, C);
-  });
+  return record(x, std::move(y), {x, bias},
+                [ix = x.id(), ib = bias.id(), N, C](Tape<T>& tape, const Tensor<T>& dy) {
+                  ops::add_bias_backward(dy.data(), tape.grad_ptr(ix), tape.grad_ptr(ib), N, C);
+                });
 }
 
 template <class T>
@@ -115,7 +117,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
   // da (M,K) += dy · bᵀ ;  db (K,N) += aᵀ · dy
   return record(a, std::move(y), {a, b},
                 [ia = a.id(), ib = b.id(), av = a.value(), bv = b.value(), M, K, N](Tape<T>& tape,
-                                                                                   const Tensor<T>& dy) {
+                                                                                    const Tensor<T>& dy) {
                   if (T* da = tape.grad_ptr(ia))
                     gemm(Trans::kNo, Trans::kYes, M, K, N, T(1), dy.data(), N, bv.data(), N, T(1), da, K);
                   if (T* db = tape.grad_ptr(ib))
@@ -126,18 +128,18 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   RECUR_CHECK(W.shape().rank() == 2 && x.shape().rank() >= 1 && x.shape()[-1] == W.shape()[1],
-              fmt::format("linear: input {} does not match weight {} (want (..., I) and (O, I))", x.shape().str(),
-                          W.shape().str()));
+              fmt::format("linear: input {} does not match weight {} (want (..., I) and (O, I))",
+                          x.shape().str(), W.shape().str()));
   const index_t O = W.shape()[0], I = W.shape()[1], N = x.value().numel() / std::max<index_t>(I, 1);
   if (b.defined())
     RECUR_CHECK(b.shape() == Shape({O}), fmt::format("linear: bias {} should be ({},)", b.shape().str(), O));
   std::vector<index_t> dims = x.shape().dims();
   dims.back() = O;
   Tensor<T> y{Shape(dims)};
-  ops::linear_forward(x.value().data(), W.value().data(), b.defined() ? b.value().data() : nullptr, y.data(), N, I,
-                      O);
-  auto backward = [ix = x.id(), iW = W.id(), ib = b.defined() ? b.id() : -1, xv = x.value(), Wv = W.value(), N, I,
-                   O](Tape<T>& tape, const Tensor<T>& dy) {
+  ops::linear_forward(x.value().data(), W.value().data(), b.defined() ? b.value().data() : nullptr, y.data(),
+                      N, I, O);
+  auto backward = [ix = x.id(), iW = W.id(), ib = b.defined() ? b.id() : -1, xv = x.value(), Wv = W.value(),
+                   N, I, O](Tape<T>& tape, const Tensor<T>& dy) {
     ops::linear_backward(xv.data(), Wv.data(), dy.data(), tape.grad_ptr(ix), tape.grad_ptr(iW),
                          ib >= 0 ? tape.grad_ptr(ib) : nullptr, N, I, O);
   };
@@ -167,7 +169,8 @@ Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
     const Shape& s = x.shape();
     bool compatible = s.rank() == first.rank();
     for (int d = 0; compatible && d < s.rank(); ++d) compatible = d == a || s[d] == first[d];
-    RECUR_CHECK(compatible, fmt::format("concat on axis {}: shape {} does not match {}", axis, s.str(), first.str()));
+    RECUR_CHECK(compatible,
+                fmt::format("concat on axis {}: shape {} does not match {}", axis, s.str(), first.str()));
     dims[a] += s[a];
     widths.push_back(s[a] * s.inner(a));
     srcs.push_back(x.value().data());
@@ -187,8 +190,9 @@ template <class T>
 Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
   const Shape& s = x.shape();
   const int a = s.normalize_axis(axis);
-  RECUR_CHECK(start >= 0 && length >= 0 && start + length <= s[a],
-              fmt::format("slice [{}, {}) out of range on axis {} of {}", start, start + length, axis, s.str()));
+  RECUR_CHECK(
+      start >= 0 && length >= 0 && start + length <= s[a],
+      fmt::format("slice [{}, {}) out of range on axis {} of {}", start, start + length, axis, s.str()));
   std::vector<index_t> dims = s.dims();
   dims[a] = length;
   const index_t outer = s.outer(a), inner = s.inner(a);
@@ -204,8 +208,8 @@ Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, int axis, const std::vector<index_t>& sizes) {
   const index_t total = std::accumulate(sizes.begin(), sizes.end(), index_t(0));
-  RECUR_CHECK(total == x.shape()[axis], fmt::format("split: sizes add up to {} but axis {} of {} has {}", total,
-                                                    axis, x.shape().str(), x.shape()[axis]));
+  RECUR_CHECK(total == x.shape()[axis], fmt::format("split: sizes add up to {} but axis {} of {} has {}",
+                                                    total, axis, x.shape().str(), x.shape()[axis]));
   std::vector<Var<T>> parts;
   index_t start = 0;
   for (index_t size : sizes) {
@@ -250,9 +254,10 @@ Var<T> log_softmax(const Var<T>& x) {
 }
 
 template <class T>
-Var<T> cross_entropy(const Var<T>& logits, std::vector<std::int32_t> targets, const ops::CrossEntropyOptions& options,
-                     std::vector<T> mask) {
-  RECUR_CHECK(logits.shape().rank() == 2, "cross_entropy: logits must be (N, C), got " + logits.shape().str());
+Var<T> cross_entropy(const Var<T>& logits, std::vector<std::int32_t> targets,
+                     const ops::CrossEntropyOptions& options, std::vector<T> mask) {
+  RECUR_CHECK(logits.shape().rank() == 2,
+              "cross_entropy: logits must be (N, C), got " + logits.shape().str());
   const index_t N = logits.shape()[0], C = logits.shape()[1];
   RECUR_CHECK(static_cast<index_t>(targets.size()) == N,
               fmt::format("cross_entropy: {} targets for {} rows of logits", targets.size(), N));
@@ -263,18 +268,19 @@ Var<T> cross_entropy(const Var<T>& logits, std::vector<std::int32_t> targets, co
   Tensor<T> y;
   if (options.reduction == ops::Reduction::kNone) {
     y = Tensor<T>(Shape{N});
-    ops::cross_entropy_forward(logits.value().data(), targets.data(), mask_ptr, N, C, options, log_probs.data(),
-                               y.data());
+    ops::cross_entropy_forward(logits.value().data(), targets.data(), mask_ptr, N, C, options,
+                               log_probs.data(), y.data());
   } else {
     y = Tensor<T>(kScalarShape);
     y[0] = ops::cross_entropy_forward(logits.value().data(), targets.data(), mask_ptr, N, C, options,
                                       log_probs.data(), static_cast<T*>(nullptr));
   }
   return record(logits, std::move(y), {logits},
-                [il = logits.id(), log_probs, targets = std::move(targets), mask = std::move(mask), options, N, C](
-                    Tape<T>& tape, const Tensor<T>& dy) {
-                  ops::cross_entropy_backward(log_probs.data(), targets.data(), mask.empty() ? nullptr : mask.data(),
-                                              N, C, options, dy.data(), tape.grad_ptr(il));
+                [il = logits.id(), log_probs, targets = std::move(targets), mask = std::move(mask), options,
+                 N, C](Tape<T>& tape, const Tensor<T>& dy) {
+                  ops::cross_entropy_backward(log_probs.data(), targets.data(),
+                                              mask.empty() ? nullptr : mask.data(), N, C, options, dy.data(),
+                                              tape.grad_ptr(il));
                 });
 }
 
@@ -288,7 +294,8 @@ Var<T> mse(const Var<T>& pred, const Var<T>& target, ops::Reduction reduction) {
     ops::mse_forward(pred.value().data(), target.value().data(), n, reduction, y.data());
   } else {
     y = Tensor<T>(kScalarShape);
-    y[0] = ops::mse_forward(pred.value().data(), target.value().data(), n, reduction, static_cast<T*>(nullptr));
+    y[0] =
+        ops::mse_forward(pred.value().data(), target.value().data(), n, reduction, static_cast<T*>(nullptr));
   }
   return record(pred, std::move(y), {pred, target},
                 [ip = pred.id(), it = target.id(), pv = pred.value(), tv = target.value(), n, reduction](
@@ -321,44 +328,46 @@ template <class T>
 Var<T> sum(const Var<T>& x) {
   Tensor<T> y(kScalarShape);
   y[0] = ops::sum_forward(x.value().data(), x.value().numel());
-  return record(x, std::move(y), {x}, [ix = x.id(), n = x.value().numel()](Tape<T>& tape, const Tensor<T>& dy) {
-    ops::sum_backward(dy[0], tape.grad_ptr(ix), n);
-  });
+  return record(x, std::move(y), {x},
+                [ix = x.id(), n = x.value().numel()](Tape<T>& tape, const Tensor<T>& dy) {
+                  ops::sum_backward(dy[0], tape.grad_ptr(ix), n);
+                });
 }
 
 template <class T>
 Var<T> mean(const Var<T>& x) {
   Tensor<T> y(kScalarShape);
   y[0] = ops::mean_forward(x.value().data(), x.value().numel());
-  return record(x, std::move(y), {x}, [ix = x.id(), n = x.value().numel()](Tape<T>& tape, const Tensor<T>& dy) {
-    ops::mean_backward(dy[0], tape.grad_ptr(ix), n);
-  });
+  return record(x, std::move(y), {x},
+                [ix = x.id(), n = x.value().numel()](Tape<T>& tape, const Tensor<T>& dy) {
+                  ops::mean_backward(dy[0], tape.grad_ptr(ix), n);
+                });
 }
 
-#define RECUR_INSTANTIATE_FUNCTIONS(T)                                                                       \
-  template Var<T> add<T>(const Var<T>&, const Var<T>&);                                                      \
-  template Var<T> sub<T>(const Var<T>&, const Var<T>&);                                                      \
-  template Var<T> mul<T>(const Var<T>&, const Var<T>&);                                                      \
-  template Var<T> scale<T>(const Var<T>&, T);                                                                \
-  template Var<T> tanh<T>(const Var<T>&);                                                                    \
-  template Var<T> sigmoid<T>(const Var<T>&);                                                                 \
-  template Var<T> relu<T>(const Var<T>&);                                                                    \
-  template Var<T> add_bias<T>(const Var<T>&, const Var<T>&);                                                 \
-  template Var<T> matmul<T>(const Var<T>&, const Var<T>&);                                                   \
-  template Var<T> linear<T>(const Var<T>&, const Var<T>&, const Var<T>&);                                    \
-  template Var<T> reshape<T>(const Var<T>&, const Shape&);                                                   \
-  template Var<T> concat<T>(const std::vector<Var<T>>&, int);                                                \
-  template Var<T> slice<T>(const Var<T>&, int, index_t, index_t);                                            \
-  template std::vector<Var<T>> split<T>(const Var<T>&, int, const std::vector<index_t>&);                    \
-  template Var<T> embedding<T>(const Var<T>&, std::vector<std::int32_t>);                                    \
-  template Var<T> softmax<T>(const Var<T>&);                                                                 \
-  template Var<T> log_softmax<T>(const Var<T>&);                                                             \
-  template Var<T> cross_entropy<T>(const Var<T>&, std::vector<std::int32_t>, const ops::CrossEntropyOptions&, \
-                                   std::vector<T>);                                                          \
-  template Var<T> mse<T>(const Var<T>&, const Var<T>&, ops::Reduction);                                      \
-  template Var<T> dropout<T>(const Var<T>&, T, Rng&, bool);                                                  \
-  template Var<T> dropout_with_mask<T>(const Var<T>&, const Tensor<T>&);                                     \
-  template Var<T> sum<T>(const Var<T>&);                                                                     \
+#define RECUR_INSTANTIATE_FUNCTIONS(T)                                                    \
+  template Var<T> add<T>(const Var<T>&, const Var<T>&);                                   \
+  template Var<T> sub<T>(const Var<T>&, const Var<T>&);                                   \
+  template Var<T> mul<T>(const Var<T>&, const Var<T>&);                                   \
+  template Var<T> scale<T>(const Var<T>&, T);                                             \
+  template Var<T> tanh<T>(const Var<T>&);                                                 \
+  template Var<T> sigmoid<T>(const Var<T>&);                                              \
+  template Var<T> relu<T>(const Var<T>&);                                                 \
+  template Var<T> add_bias<T>(const Var<T>&, const Var<T>&);                              \
+  template Var<T> matmul<T>(const Var<T>&, const Var<T>&);                                \
+  template Var<T> linear<T>(const Var<T>&, const Var<T>&, const Var<T>&);                 \
+  template Var<T> reshape<T>(const Var<T>&, const Shape&);                                \
+  template Var<T> concat<T>(const std::vector<Var<T>>&, int);                             \
+  template Var<T> slice<T>(const Var<T>&, int, index_t, index_t);                         \
+  template std::vector<Var<T>> split<T>(const Var<T>&, int, const std::vector<index_t>&); \
+  template Var<T> embedding<T>(const Var<T>&, std::vector<std::int32_t>);                 \
+  template Var<T> softmax<T>(const Var<T>&);                                              \
+  template Var<T> log_softmax<T>(const Var<T>&);                                          \
+  template Var<T> cross_entropy<T>(const Var<T>&, std::vector<std::int32_t>,              \
+                                   const ops::CrossEntropyOptions&, std::vector<T>);      \
+  template Var<T> mse<T>(const Var<T>&, const Var<T>&, ops::Reduction);                   \
+  template Var<T> dropout<T>(const Var<T>&, T, Rng&, bool);                               \
+  template Var<T> dropout_with_mask<T>(const Var<T>&, const Tensor<T>&);                  \
+  template Var<T> sum<T>(const Var<T>&);                                                  \
   template Var<T> mean<T>(const Var<T>&);
 RECUR_INSTANTIATE_FUNCTIONS(float)
 RECUR_INSTANTIATE_FUNCTIONS(double)

@@ -1,7 +1,7 @@
 #include "recur/autograd/gradcheck.h"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 
 #include "recur/autograd/functions.h"
 #include "recur/rng.h"
@@ -71,10 +71,11 @@ GradcheckReport compare(std::vector<Block>& blocks, const std::vector<std::vecto
 
 std::string GradcheckReport::message() const {
   if (checked == 0) return "gradcheck: no elements checked";
-  return fmt::format("gradcheck {}: {} elements; worst {}[{}]: analytic {:.10g} numeric {:.10g} |diff| {:.3g} {} "
-                     "allowed {:.3g} (atol + rtol·|numeric|)",
-                     ok ? "passed" : "FAILED", checked, worst_input, worst_index, analytic, numeric, error,
-                     ok ? "<=" : ">", allowed);
+  return fmt::format(
+      "gradcheck {}: {} elements; worst {}[{}]: analytic {:.10g} numeric {:.10g} |diff| {:.3g} {} "
+      "allowed {:.3g} (atol + rtol·|numeric|)",
+      ok ? "passed" : "FAILED", checked, worst_input, worst_index, analytic, numeric, error, ok ? "<=" : ">",
+      allowed);
 }
 
 GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
@@ -113,7 +114,7 @@ GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Tensor<d
   return compare(blocks, analytic, evaluate, options);
 }
 
-GradcheckReport gradcheck_parameters(ParameterTable<double>& params,
+GradcheckReport gradcheck_parameters(nn::ParameterTable<double>& params,
                                      const std::function<Var<double>(Tape<double>&)>& loss,
                                      const GradcheckOptions& options) {
   std::vector<Block> blocks;

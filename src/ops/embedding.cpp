@@ -1,15 +1,16 @@
 #include "recur/ops/embedding.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace recur::ops {
 
 template <class T>
 void embedding_forward(const T* table, const std::int32_t* ids, T* y, index_t N, index_t V, index_t E) {
   for (index_t n = 0; n < N; ++n) {
-    RECUR_CHECK(ids[n] >= 0 && ids[n] < V,
-                fmt::format("embedding: id {} at position {} is outside the vocabulary [0, {})", ids[n], n, V));
+    RECUR_CHECK(
+        ids[n] >= 0 && ids[n] < V,
+        fmt::format("embedding: id {} at position {} is outside the vocabulary [0, {})", ids[n], n, V));
     std::copy_n(table + index_t(ids[n]) * E, E, y + n * E);
   }
 }
@@ -40,9 +41,9 @@ SparseRowGrad<T> embedding_backward_sparse(const std::int32_t* ids, const T* dy,
   return grad;
 }
 
-#define RECUR_INSTANTIATE_EMBEDDING(T)                                                                 \
-  template void embedding_forward<T>(const T*, const std::int32_t*, T*, index_t, index_t, index_t);    \
-  template void embedding_backward<T>(const std::int32_t*, const T*, T*, index_t, index_t);            \
+#define RECUR_INSTANTIATE_EMBEDDING(T)                                                              \
+  template void embedding_forward<T>(const T*, const std::int32_t*, T*, index_t, index_t, index_t); \
+  template void embedding_backward<T>(const std::int32_t*, const T*, T*, index_t, index_t);         \
   template SparseRowGrad<T> embedding_backward_sparse<T>(const std::int32_t*, const T*, index_t, index_t);
 RECUR_INSTANTIATE_EMBEDDING(float)
 RECUR_INSTANTIATE_EMBEDDING(double)

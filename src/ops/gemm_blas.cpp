@@ -24,11 +24,15 @@ blasint to_blas(index_t v, const char* what) {
   return static_cast<blasint>(v);
 }
 
-CBLAS_TRANSPOSE to_blas(Trans t) { return t == Trans::kYes ? CblasTrans : CblasNoTrans; }
+CBLAS_TRANSPOSE to_blas(Trans t) {
+  return t == Trans::kYes ? CblasTrans : CblasNoTrans;
+}
 
 }  // namespace
 
-const char* blas_backend() { return "openblas"; }
+const char* blas_backend() {
+  return "openblas";
+}
 
 namespace detail {
 
@@ -36,16 +40,16 @@ template <>
 void gemm_backend<float>(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                          index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
   pin_openblas_to_one_thread();
-  cblas_sgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"), alpha,
-              A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
+  cblas_sgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"),
+              alpha, A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
 }
 
 template <>
 void gemm_backend<double>(Trans ta, Trans tb, index_t M, index_t N, index_t K, double alpha, const double* A,
                           index_t lda, const double* B, index_t ldb, double beta, double* C, index_t ldc) {
   pin_openblas_to_one_thread();
-  cblas_dgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"), alpha,
-              A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
+  cblas_dgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"),
+              alpha, A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
 }
 
 // gemv's op(A) is (M, N): stored (M, N) for kNo, (N, M) for kYes; cblas wants the stored shape.

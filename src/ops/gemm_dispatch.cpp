@@ -1,7 +1,7 @@
 // gemm / gemv entry points: argument checks, trivial cases, M = 1 → GEMV routing, and the split of
 // large products over recur's threads. The backend calls are single-threaded.
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 #include "recur/ops/gemm.h"
 #include "recur/threads.h"
@@ -15,13 +15,14 @@ constexpr index_t kMinParallelMacs = index_t(1) << 17;
 // Blocks handed to threads are multiples of this many rows/columns (keeps the BLAS kernels' panels whole).
 constexpr index_t kSplitAlign = 16;
 
-void check_gemm_args(Trans ta, Trans tb, index_t M, index_t N, index_t K, index_t lda, index_t ldb, index_t ldc) {
+void check_gemm_args(Trans ta, Trans tb, index_t M, index_t N, index_t K, index_t lda, index_t ldb,
+                     index_t ldc) {
   const index_t a_cols = ta == Trans::kYes ? M : K, b_cols = tb == Trans::kYes ? K : N;
   RECUR_CHECK(M >= 0 && N >= 0 && K >= 0, fmt::format("gemm: negative size M={} N={} K={}", M, N, K));
   RECUR_CHECK(lda >= std::max<index_t>(1, a_cols) && ldb >= std::max<index_t>(1, b_cols) &&
                   ldc >= std::max<index_t>(1, N),
-              fmt::format("gemm: leading dimension too small (M={} N={} K={} lda={} ldb={} ldc={})", M, N, K, lda,
-                          ldb, ldc));
+              fmt::format("gemm: leading dimension too small (M={} N={} K={} lda={} ldb={} ldc={})", M, N, K,
+                          lda, ldb, ldc));
 }
 
 // Splits [0, n) into `parts` blocks aligned to kSplitAlign; returns the start of block p.
@@ -103,7 +104,7 @@ void gemv(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, cons
 
 #define RECUR_INSTANTIATE_GEMM(T)                                                                            \
   template void gemm<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, index_t, T, \
-                        T*, index_t);                                                                         \
+                        T*, index_t);                                                                        \
   template void gemv<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
 RECUR_INSTANTIATE_GEMM(float)
 RECUR_INSTANTIATE_GEMM(double)

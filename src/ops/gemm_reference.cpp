@@ -21,17 +21,18 @@ void gemm_reference(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t 
 }
 
 template <class T>
-void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x,
-                    T beta, T* y) {
+void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
+                    T* y) {
   // op(A) is (M, N); stored A is (M, N) for kNo and (N, M) for kYes.
   for (index_t i = 0; i < M; ++i) {
     double acc = 0;
-    for (index_t j = 0; j < N; ++j) acc += double(trans_a == Trans::kYes ? A[j * lda + i] : A[i * lda + j]) * x[j];
+    for (index_t j = 0; j < N; ++j)
+      acc += double(trans_a == Trans::kYes ? A[j * lda + i] : A[i * lda + j]) * x[j];
     y[i] = static_cast<T>(double(alpha) * acc + (beta == T(0) ? 0.0 : double(beta) * double(y[i])));
   }
 }
 
-#define RECUR_INSTANTIATE_GEMM_REFERENCE(T)                                                              \
+#define RECUR_INSTANTIATE_GEMM_REFERENCE(T)                                                                \
   template void gemm_reference<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
                                   index_t, T, T*, index_t);                                                \
   template void gemv_reference<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
@@ -60,7 +61,9 @@ template void gemv_backend<float>(Trans, index_t, index_t, float, const float*, 
 template void gemv_backend<double>(Trans, index_t, index_t, double, const double*, index_t, const double*,
                                    double, double*);
 }  // namespace detail
-const char* blas_backend() { return "reference"; }
+const char* blas_backend() {
+  return "reference";
+}
 #endif
 
 }  // namespace recur

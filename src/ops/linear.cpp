@@ -19,11 +19,12 @@ void linear_backward(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, i
   if (db) add_bias_backward<T>(dy, nullptr, db, N, O);
 }
 
-template void linear_forward<float>(const float*, const float*, const float*, float*, index_t, index_t, index_t);
+template void linear_forward<float>(const float*, const float*, const float*, float*, index_t, index_t,
+                                    index_t);
 template void linear_forward<double>(const double*, const double*, const double*, double*, index_t, index_t,
                                      index_t);
-template void linear_backward<float>(const float*, const float*, const float*, float*, float*, float*, index_t,
-                                     index_t, index_t);
+template void linear_backward<float>(const float*, const float*, const float*, float*, float*, float*,
+                                     index_t, index_t, index_t);
 template void linear_backward<double>(const double*, const double*, const double*, double*, double*, double*,
                                       index_t, index_t, index_t);
 

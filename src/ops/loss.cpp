@@ -1,7 +1,7 @@
 #include "recur/ops/loss.h"
 
-#include <cmath>
 #include <fmt/format.h>
+#include <cmath>
 
 #include "recur/ops/softmax.h"
 
@@ -9,11 +9,14 @@ namespace recur::ops {
 
 namespace {
 
-bool counted(std::int32_t target, const CrossEntropyOptions& options) { return target != options.ignore_index; }
+bool counted(std::int32_t target, const CrossEntropyOptions& options) {
+  return target != options.ignore_index;
+}
 
 // Σ_n w_n over the counted rows: the divisor of the mean.
 template <class T>
-double weight_total(const std::int32_t* targets, const T* mask, index_t N, const CrossEntropyOptions& options) {
+double weight_total(const std::int32_t* targets, const T* mask, index_t N,
+                    const CrossEntropyOptions& options) {
   double total = 0;
   for (index_t n = 0; n < N; ++n)
     if (counted(targets[n], options)) total += mask ? double(mask[n]) : 1.0;
@@ -26,9 +29,10 @@ template <class T>
 T cross_entropy_forward(const T* logits, const std::int32_t* targets, const T* mask, index_t N, index_t C,
                         const CrossEntropyOptions& options, T* log_probs, T* losses) {
   for (index_t n = 0; n < N; ++n) {
-    RECUR_CHECK(!counted(targets[n], options) || (targets[n] >= 0 && targets[n] < C),
-                fmt::format("cross_entropy: target {} at row {} is outside [0, {}) and is not the ignore index {}",
-                            targets[n], n, C, options.ignore_index));
+    RECUR_CHECK(
+        !counted(targets[n], options) || (targets[n] >= 0 && targets[n] < C),
+        fmt::format("cross_entropy: target {} at row {} is outside [0, {}) and is not the ignore index {}",
+                    targets[n], n, C, options.ignore_index));
   }
   log_softmax_forward(logits, log_probs, N, C);
   double sum = 0;
@@ -81,7 +85,7 @@ void mse_backward(const T* pred, const T* target, index_t n, Reduction reduction
                   T* dtarget) {
   if (n == 0) return;
   for (index_t i = 0; i < n; ++i) {
-    const T g = reduction == Reduction::kNone ? dloss[i]
+    const T g = reduction == Reduction::kNone   ? dloss[i]
                 : reduction == Reduction::kMean ? static_cast<T>(dloss[0] / double(n))
                                                 : dloss[0];
     const T d = T(2) * g * (pred[i] - target[i]);
@@ -90,12 +94,12 @@ void mse_backward(const T* pred, const T* target, index_t n, Reduction reduction
   }
 }
 
-#define RECUR_INSTANTIATE_LOSS(T)                                                                          \
-  template T cross_entropy_forward<T>(const T*, const std::int32_t*, const T*, index_t, index_t,           \
-                                      const CrossEntropyOptions&, T*, T*);                                 \
-  template void cross_entropy_backward<T>(const T*, const std::int32_t*, const T*, index_t, index_t,       \
-                                          const CrossEntropyOptions&, const T*, T*);                       \
-  template T mse_forward<T>(const T*, const T*, index_t, Reduction, T*);                                   \
+#define RECUR_INSTANTIATE_LOSS(T)                                                                    \
+  template T cross_entropy_forward<T>(const T*, const std::int32_t*, const T*, index_t, index_t,     \
+                                      const CrossEntropyOptions&, T*, T*);                           \
+  template void cross_entropy_backward<T>(const T*, const std::int32_t*, const T*, index_t, index_t, \
+                                          const CrossEntropyOptions&, const T*, T*);                 \
+  template T mse_forward<T>(const T*, const T*, index_t, Reduction, T*);                             \
   template void mse_backward<T>(const T*, const T*, index_t, Reduction, const T*, T*, T*);
 RECUR_INSTANTIATE_LOSS(float)
 RECUR_INSTANTIATE_LOSS(double)

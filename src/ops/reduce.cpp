@@ -25,10 +25,10 @@ void mean_backward(T dy, T* dx, index_t n) {
   if (n > 0) sum_backward(static_cast<T>(double(dy) / double(n)), dx, n);
 }
 
-#define RECUR_INSTANTIATE_REDUCE(T)                  \
-  template T sum_forward<T>(const T*, index_t);      \
-  template void sum_backward<T>(T, T*, index_t);     \
-  template T mean_forward<T>(const T*, index_t);     \
+#define RECUR_INSTANTIATE_REDUCE(T)              \
+  template T sum_forward<T>(const T*, index_t);  \
+  template void sum_backward<T>(T, T*, index_t); \
+  template T mean_forward<T>(const T*, index_t); \
   template void mean_backward<T>(T, T*, index_t);
 RECUR_INSTANTIATE_REDUCE(float)
 RECUR_INSTANTIATE_REDUCE(double)

@@ -47,10 +47,10 @@ void slice_backward(const T* dy, index_t outer, index_t in_width, index_t offset
   }
 }
 
-#define RECUR_INSTANTIATE_SHAPE_OPS(T)                                                                    \
-  template void concat_forward<T>(std::span<const T* const>, std::span<const index_t>, index_t, T*);      \
-  template void concat_backward<T>(const T*, std::span<T* const>, std::span<const index_t>, index_t);     \
-  template void slice_forward<T>(const T*, index_t, index_t, index_t, index_t, T*);                      \
+#define RECUR_INSTANTIATE_SHAPE_OPS(T)                                                                \
+  template void concat_forward<T>(std::span<const T* const>, std::span<const index_t>, index_t, T*);  \
+  template void concat_backward<T>(const T*, std::span<T* const>, std::span<const index_t>, index_t); \
+  template void slice_forward<T>(const T*, index_t, index_t, index_t, index_t, T*);                   \
   template void slice_backward<T>(const T*, index_t, index_t, index_t, index_t, T*);
 RECUR_INSTANTIATE_SHAPE_OPS(float)
 RECUR_INSTANTIATE_SHAPE_OPS(double)

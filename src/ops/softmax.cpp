@@ -75,10 +75,10 @@ void log_softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) 
   });
 }
 
-#define RECUR_INSTANTIATE_SOFTMAX(T)                                              \
-  template void softmax_forward<T>(const T*, T*, index_t, index_t);               \
-  template void softmax_backward<T>(const T*, const T*, T*, index_t, index_t);    \
-  template void log_softmax_forward<T>(const T*, T*, index_t, index_t);           \
+#define RECUR_INSTANTIATE_SOFTMAX(T)                                           \
+  template void softmax_forward<T>(const T*, T*, index_t, index_t);            \
+  template void softmax_backward<T>(const T*, const T*, T*, index_t, index_t); \
+  template void log_softmax_forward<T>(const T*, T*, index_t, index_t);        \
   template void log_softmax_backward<T>(const T*, const T*, T*, index_t, index_t);
 RECUR_INSTANTIATE_SOFTMAX(float)
 RECUR_INSTANTIATE_SOFTMAX(double)

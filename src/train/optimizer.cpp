@@ -5,7 +5,8 @@
 namespace recur::train {
 
 template <class T>
-Sgd<T>::Sgd(ag::ParameterTable<T>& params, const SgdOptions& options) : Optimizer<T>(params), options_(options) {
+Sgd<T>::Sgd(nn::ParameterTable<T>& params, const SgdOptions& options)
+    : Optimizer<T>(params), options_(options) {
   RECUR_CHECK(options.lr > 0 && options.momentum >= 0 && options.weight_decay >= 0, "Sgd: invalid options");
   this->lr_ = static_cast<T>(options.lr);
 }
@@ -32,9 +33,10 @@ void Sgd<T>::step() {
 }
 
 template <class T>
-Adam<T>::Adam(ag::ParameterTable<T>& params, const AdamOptions& options) : Optimizer<T>(params), options_(options) {
-  RECUR_CHECK(options.lr > 0 && options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1 &&
-                  options.eps >= 0 && options.weight_decay >= 0,
+Adam<T>::Adam(nn::ParameterTable<T>& params, const AdamOptions& options)
+    : Optimizer<T>(params), options_(options) {
+  RECUR_CHECK(options.lr > 0 && options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 &&
+                  options.beta2 < 1 && options.eps >= 0 && options.weight_decay >= 0,
               "Adam: invalid options");
   this->lr_ = static_cast<T>(options.lr);
 }
@@ -65,7 +67,7 @@ void Adam<T>::step() {
 }
 
 template <class T>
-T clip_grad_norm(ag::ParameterTable<T>& params, T max_norm) {
+T clip_grad_norm(nn::ParameterTable<T>& params, T max_norm) {
   RECUR_CHECK(max_norm > T(0), "clip_grad_norm: max_norm must be positive");
   Tensor<T> grads = params.flat_grads();
   double sum_sq = 0;
@@ -82,7 +84,7 @@ template class Sgd<float>;
 template class Sgd<double>;
 template class Adam<float>;
 template class Adam<double>;
-template float clip_grad_norm<float>(ag::ParameterTable<float>&, float);
-template double clip_grad_norm<double>(ag::ParameterTable<double>&, double);
+template float clip_grad_norm<float>(nn::ParameterTable<float>&, float);
+template double clip_grad_norm<double>(nn::ParameterTable<double>&, double);
 
 }  // namespace recur::train

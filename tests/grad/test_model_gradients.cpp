@@ -3,13 +3,13 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
+#include "recur/autograd/lstm_cell.h"
 #include "recur/init.h"
-#include "recur/nn/lstm_cell.h"
 
 namespace recur::ag {
 namespace {
 
-void init_all(ParameterTable<double>& params, std::uint64_t seed) {
+void init_all(nn::ParameterTable<double>& params, std::uint64_t seed) {
   Rng rng(seed);
   for (int id = 0; id < params.size(); ++id) {
     Tensor<double> v = params.value(id);
@@ -19,15 +19,15 @@ void init_all(ParameterTable<double>& params, std::uint64_t seed) {
 
 // embedding → linear → cross-entropy: the "tiny model".
 TEST(ModelGradient, EmbeddingLinearCrossEntropy) {
-  ParameterTable<double> params;
+  nn::ParameterTable<double> params;
   const int emb = params.add("embedding.weight", {7, 5});
   const int w = params.add("head.weight", {7, 5});
   const int b = params.add("head.bias", {7});
   params.freeze();
   init_all(params, 3);
   const GradcheckReport report = gradcheck_parameters(params, [&](Tape<double>& tape) {
-    const Var<double> x = embedding(params.on(tape, emb), {1, 3, 3, 6, 0});
-    return cross_entropy(linear(x, params.on(tape, w), params.on(tape, b)), {3, 3, 6, 0, 2});
+    const Var<double> x = embedding(ag::param(tape, params, emb), {1, 3, 3, 6, 0});
+    return cross_entropy(linear(x, ag::param(tape, params, w), ag::param(tape, params, b)), {3, 3, 6, 0, 2});
   });
   EXPECT_TRUE(report.ok) << report.message();
   EXPECT_EQ(report.checked, 7 * 5 + 7 * 5 + 7);
@@ -37,7 +37,7 @@ TEST(ModelGradient, EmbeddingLinearCrossEntropy) {
 // shared weights and the carried (h, c) state.
 TEST(ModelGradient, ComposedLstmThroughTime) {
   constexpr index_t B = 2, I = 3, H = 4, C = 3, T = 3;
-  ParameterTable<double> params;
+  nn::ParameterTable<double> params;
   const int W_ih = params.add("weight_ih_l0", {4 * H, I});
   const int W_hh = params.add("weight_hh_l0", {4 * H, H});
   const int b_ih = params.add("bias_ih_l0", {4 * H});
@@ -54,13 +54,14 @@ TEST(ModelGradient, ComposedLstmThroughTime) {
   }
   const std::vector<std::vector<std::int32_t>> targets = {{0, 2}, {1, 1}, {2, 0}};
   const GradcheckReport report = gradcheck_parameters(params, [&](Tape<double>& tape) {
-    nn::LstmState<double> state{tape.constant(Tensor<double>(Shape{B, H})),
+    ag::LstmState<double> state{tape.constant(Tensor<double>(Shape{B, H})),
                                 tape.constant(Tensor<double>(Shape{B, H}))};
     std::vector<Var<double>> losses;
     for (index_t t = 0; t < T; ++t) {
-      state = nn::lstm_cell_composed(tape.constant(xs[t]), state, params.on(tape, W_ih), params.on(tape, W_hh),
-                                     params.on(tape, b_ih), params.on(tape, b_hh));
-      losses.push_back(cross_entropy(linear(state.h, params.on(tape, W_out)), targets[t]));
+      state = ag::lstm_cell_composed(tape.constant(xs[t]), state, ag::param(tape, params, W_ih),
+                                     ag::param(tape, params, W_hh), ag::param(tape, params, b_ih),
+                                     ag::param(tape, params, b_hh));
+      losses.push_back(cross_entropy(linear(state.h, ag::param(tape, params, W_out)), targets[t]));
     }
     return sum(concat(losses, 0));
   });

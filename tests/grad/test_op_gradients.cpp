@@ -22,6 +22,11 @@ struct OpCase {
   double min_magnitude = 0.0;  // inputs drawn from ±[min_magnitude, 1) (keeps FD away from kinks)
 };
 
+// gtest prints a parameter in test listings; the name says it all.
+void PrintTo(const OpCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 std::vector<Tensor<double>> make_inputs(const OpCase& c, std::uint64_t seed) {
   Rng rng(seed);
   std::vector<Tensor<double>> inputs;
@@ -60,40 +65,77 @@ std::vector<OpCase> op_cases() {
       {"matmul_row", {{1, 5}, {5, 4}}, [](Tape<double>&, Inputs x) { return matmul(x[0], x[1]); }},
       {"linear", {{2, 3, 5}, {4, 5}, {4}}, [](Tape<double>&, Inputs x) { return linear(x[0], x[1], x[2]); }},
       {"linear_no_bias", {{3, 5}, {4, 5}}, [](Tape<double>&, Inputs x) { return linear(x[0], x[1]); }},
-      {"linear_batch1", {{1, 6}, {7, 6}, {7}}, [](Tape<double>&, Inputs x) { return linear(x[0], x[1], x[2]); }},
-      {"reshape", {{3, 4}}, [](Tape<double>&, Inputs x) { return reshape(x[0] * x[0], Shape{2, 6}); }},
-      {"concat_axis0", {{2, 3}, {1, 3}, {3, 3}},
-       [](Tape<double>&, Inputs x) { return concat<double>({x[0], x[1], x[2]}, 0); }},
-      {"concat_axis1", {{2, 2, 3}, {2, 1, 3}, {2, 4, 3}},
-       [](Tape<double>&, Inputs x) { return concat<double>({x[0], x[1], x[2]}, 1); }},
-      {"concat_last", {{4, 2}, {4, 3}}, [](Tape<double>&, Inputs x) { return concat<double>({x[0], x[1]}, -1); }},
+      {"linear_batch1",
+       {{1, 6}, {7, 6}, {7}},
+       [](Tape<double>&, Inputs x) { return linear(x[0], x[1], x[2]); }},
+      {"reshape",
+       {{3, 4}},
+       [](Tape<double>&, Inputs x) {
+         return reshape(x[0] * x[0], Shape{2, 6});
+       }},
+      {"concat_axis0",
+       {{2, 3}, {1, 3}, {3, 3}},
+       [](Tape<double>&, Inputs x) {
+         return concat<double>({x[0], x[1], x[2]}, 0);
+       }},
+      {"concat_axis1",
+       {{2, 2, 3}, {2, 1, 3}, {2, 4, 3}},
+       [](Tape<double>&, Inputs x) {
+         return concat<double>({x[0], x[1], x[2]}, 1);
+       }},
+      {"concat_last",
+       {{4, 2}, {4, 3}},
+       [](Tape<double>&, Inputs x) {
+         return concat<double>({x[0], x[1]}, -1);
+       }},
       {"slice", {{3, 7, 2}}, [](Tape<double>&, Inputs x) { return slice(x[0], 1, 2, 4); }},
-      {"split_recombined", {{3, 8}},
+      {"split_recombined",
+       {{3, 8}},
        [](Tape<double>&, Inputs x) {
          std::vector<V> p = split(x[0], 1, {3, 2, 3});
          return concat<double>({p[2] * p[0], p[1]}, 1);
        }},
-      {"embedding", {{6, 4}}, [](Tape<double>&, Inputs x) { return embedding(x[0], {5, 0, 2, 5, 5, 3}); }},
+      {"embedding",
+       {{6, 4}},
+       [](Tape<double>&, Inputs x) {
+         return embedding(x[0], {5, 0, 2, 5, 5, 3});
+       }},
       {"softmax", {{3, 5}}, [](Tape<double>&, Inputs x) { return softmax(scale(x[0], 3.0)); }},
       {"log_softmax", {{3, 5}}, [](Tape<double>&, Inputs x) { return log_softmax(scale(x[0], 3.0)); }},
-      {"cross_entropy_mean", {{4, 5}},
-       [=](Tape<double>&, Inputs x) { return cross_entropy(scale(x[0], 2.0), {1, 4, 0, 1}, mean_opts); }},
-      {"cross_entropy_sum", {{4, 5}},
-       [=](Tape<double>&, Inputs x) { return cross_entropy(x[0], {3, 4, 0, 2}, sum_opts); }},
-      {"cross_entropy_none", {{4, 5}},
-       [=](Tape<double>&, Inputs x) { return cross_entropy(x[0], {3, 4, 0, 2}, none_opts); }},
-      {"cross_entropy_ignore_mask", {{5, 3}},
+      {"cross_entropy_mean",
+       {{4, 5}},
+       [=](Tape<double>&, Inputs x) {
+         return cross_entropy(scale(x[0], 2.0), {1, 4, 0, 1}, mean_opts);
+       }},
+      {"cross_entropy_sum",
+       {{4, 5}},
+       [=](Tape<double>&, Inputs x) {
+         return cross_entropy(x[0], {3, 4, 0, 2}, sum_opts);
+       }},
+      {"cross_entropy_none",
+       {{4, 5}},
+       [=](Tape<double>&, Inputs x) {
+         return cross_entropy(x[0], {3, 4, 0, 2}, none_opts);
+       }},
+      {"cross_entropy_ignore_mask",
+       {{5, 3}},
        [=](Tape<double>&, Inputs x) {
          return cross_entropy(x[0], {2, -1, 0, 1, -1}, ignore_opts, {1.0, 1.0, 0.5, 0.0, 1.0});
        }},
       {"mse_mean", {{3, 4}, {3, 4}}, [](Tape<double>&, Inputs x) { return mse(x[0], x[1]); }},
-      {"mse_sum", {{3, 4}, {3, 4}}, [](Tape<double>&, Inputs x) { return mse(x[0], x[1], ops::Reduction::kSum); }},
-      {"mse_none", {{6}, {6}}, [](Tape<double>&, Inputs x) { return mse(x[0], x[1], ops::Reduction::kNone); }},
-      {"dropout_with_mask", {{3, 4}},
+      {"mse_sum",
+       {{3, 4}, {3, 4}},
+       [](Tape<double>&, Inputs x) { return mse(x[0], x[1], ops::Reduction::kSum); }},
+      {"mse_none",
+       {{6}, {6}},
+       [](Tape<double>&, Inputs x) { return mse(x[0], x[1], ops::Reduction::kNone); }},
+      {"dropout_with_mask",
+       {{3, 4}},
        [](Tape<double>&, Inputs x) { return dropout_with_mask(x[0], fixed_dropout_mask()); }},
       {"sum", {{3, 4}}, [](Tape<double>&, Inputs x) { return sum(x[0] * x[0]); }},
       {"mean", {{3, 4}}, [](Tape<double>&, Inputs x) { return mean(tanh(x[0])); }},
-      {"constant_operand", {{2, 3}},
+      {"constant_operand",
+       {{2, 3}},
        [](Tape<double>& tape, Inputs x) {
          return x[0] * tape.constant(Tensor<double>(Shape{2, 3}, {1, -2, 3, -4, 5, -6}));
        }},
@@ -114,7 +156,9 @@ TEST_P(OpGradient, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, OpGradient, ::testing::ValuesIn(op_cases()),
-                         [](const ::testing::TestParamInfo<OpCase>& param_info) { return param_info.param.name; });
+                         [](const ::testing::TestParamInfo<OpCase>& param_info) {
+                           return param_info.param.name;
+                         });
 
 // The checker must be able to fail: an op whose backward is off by 10 % is caught and named.
 TEST(Gradcheck, DetectsAWrongBackward) {

@@ -13,7 +13,7 @@ namespace {
 
 // A fixed "next token" task over 8 symbols: target = (3·id + 1) mod 8.
 std::vector<float> train_tiny_model(int steps) {
-  ag::ParameterTable<float> params;
+  nn::ParameterTable<float> params;
   const int emb = params.add("embedding.weight", {8, 6});
   const int w = params.add("head.weight", {8, 6});
   const int b = params.add("head.bias", {8});
@@ -34,7 +34,7 @@ std::vector<float> train_tiny_model(int steps) {
     ag::Tape<float> tape;
     params.zero_grad();
     const ag::Var<float> logits =
-        ag::linear(ag::embedding(params.on(tape, emb), ids), params.on(tape, w), params.on(tape, b));
+        ag::linear(ag::embedding(ag::param(tape, params, emb), ids), ag::param(tape, params, w), ag::param(tape, params, b));
     const ag::Var<float> loss = ag::cross_entropy(logits, targets);
     tape.backward(loss);
     sgd.step();

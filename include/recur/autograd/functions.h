@@ -6,10 +6,17 @@
 #include <vector>
 
 #include "recur/autograd/tape.h"
+#include "recur/nn/parameters.h"
 #include "recur/ops/loss.h"
 #include "recur/rng.h"
 
 namespace recur::ag {
+
+// Parameter id of a table as a leaf on `tape`: its gradient accumulates into params.grad(id).
+template <class T>
+Var<T> param(Tape<T>& tape, const nn::ParameterTable<T>& params, int id) {
+  return tape.leaf(params.value(id), params.grad(id));
+}
 
 // Elementwise on equal shapes.
 template <class T>
@@ -21,11 +28,17 @@ Var<T> mul(const Var<T>& a, const Var<T>& b);
 template <class T>
 Var<T> scale(const Var<T>& x, T c);
 template <class T>
-Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
+Var<T> operator+(const Var<T>& a, const Var<T>& b) {
+  return add(a, b);
+}
 template <class T>
-Var<T> operator-(const Var<T>& a, const Var<T>& b) { return sub(a, b); }
+Var<T> operator-(const Var<T>& a, const Var<T>& b) {
+  return sub(a, b);
+}
 template <class T>
-Var<T> operator*(const Var<T>& a, const Var<T>& b) { return mul(a, b); }
+Var<T> operator*(const Var<T>& a, const Var<T>& b) {
+  return mul(a, b);
+}
 
 template <class T>
 Var<T> tanh(const Var<T>& x);

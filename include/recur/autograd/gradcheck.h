@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "recur/autograd/parameters.h"
 #include "recur/autograd/tape.h"
+#include "recur/nn/parameters.h"
 
 namespace recur::ag {
 
@@ -28,12 +28,12 @@ struct GradcheckOptions {
 
 struct GradcheckReport {
   bool ok = true;
-  index_t checked = 0;        // elements compared
-  std::string worst_input;    // input name ("input 0" or the parameter name)
-  index_t worst_index = -1;   // flat index in that input
+  index_t checked = 0;       // elements compared
+  std::string worst_input;   // input name ("input 0" or the parameter name)
+  index_t worst_index = -1;  // flat index in that input
   double analytic = 0, numeric = 0;
-  double error = 0;            // |analytic - numeric| at the worst element
-  double allowed = 0;          // atol + rtol · |numeric| there
+  double error = 0;             // |analytic - numeric| at the worst element
+  double allowed = 0;           // atol + rtol · |numeric| there
   std::string message() const;  // one line: pass/fail, worst element, values, tolerance
 };
 
@@ -42,9 +42,9 @@ using GradcheckFunction = std::function<Var<double>(Tape<double>&, std::span<con
 GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
                           const GradcheckOptions& options = {});
 
-// Checks every parameter of a model: loss builds the output from params (via params.on(tape, id)).
+// Checks every parameter of a model: loss builds the output from params (via ag::param(tape, params, id)).
 // Parameter values are restored afterwards; gradients are left zeroed.
-GradcheckReport gradcheck_parameters(ParameterTable<double>& params,
+GradcheckReport gradcheck_parameters(nn::ParameterTable<double>& params,
                                      const std::function<Var<double>(Tape<double>&)>& loss,
                                      const GradcheckOptions& options = {});
 

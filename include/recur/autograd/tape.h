@@ -25,7 +25,8 @@ template <class T>
 class Var {
  public:
   Var() = default;
-  Var(Tape<T>* tape, std::int32_t id, std::uint32_t generation) : tape_(tape), id_(id), generation_(generation) {}
+  Var(Tape<T>* tape, std::int32_t id, std::uint32_t generation)
+      : tape_(tape), id_(id), generation_(generation) {}
 
   bool defined() const { return tape_ != nullptr; }
   Tape<T>& tape() const;
@@ -52,8 +53,8 @@ class Tape {
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
-  Var<T> constant(Tensor<T> value);  // never differentiated
-  Var<T> variable(Tensor<T> value);  // a leaf with its own gradient
+  Var<T> constant(Tensor<T> value);              // never differentiated
+  Var<T> variable(Tensor<T> value);              // a leaf with its own gradient
   Var<T> leaf(Tensor<T> value, Tensor<T> grad);  // a leaf whose gradient accumulates into `grad`
   // Used by ops: records a node computed from `inputs`; backward is dropped (and not run) when no
   // input requires a gradient or gradients are disabled.
@@ -92,7 +93,9 @@ class Tape {
 template <class T>
 class NoGrad {
  public:
-  explicit NoGrad(Tape<T>& tape) : tape_(tape), previous_(tape.grad_enabled()) { tape.set_grad_enabled(false); }
+  explicit NoGrad(Tape<T>& tape) : tape_(tape), previous_(tape.grad_enabled()) {
+    tape.set_grad_enabled(false);
+  }
   ~NoGrad() { tape_.set_grad_enabled(previous_); }
   NoGrad(const NoGrad&) = delete;
   NoGrad& operator=(const NoGrad&) = delete;

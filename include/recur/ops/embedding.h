@@ -17,7 +17,8 @@ template <class T>
 void embedding_backward(const std::int32_t* ids, const T* dy, T* dtable, index_t N, index_t E);
 
 // Sparse gradient: only the R distinct rows touched, so a large-vocabulary optimizer step can
-// update R rows instead of V.   rows: (R) ascending; values: (R, E), values[r] = Σ_{n: ids[n] = rows[r]} dy[n]
+// update R rows instead of V.   rows: (R) ascending; values: (R, E), values[r] = Σ_{n: ids[n] = rows[r]}
+// dy[n]
 template <class T>
 struct SparseRowGrad {
   std::vector<std::int32_t> rows;

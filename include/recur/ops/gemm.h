@@ -28,8 +28,8 @@ template <class T>
 void gemm_reference(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
                     index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
 template <class T>
-void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x,
-                    T beta, T* y);
+void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
+                    T* y);
 
 // Name of the compiled backend: "openblas" or "reference".
 const char* blas_backend();

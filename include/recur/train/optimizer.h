@@ -4,14 +4,14 @@
 
 #include <vector>
 
-#include "recur/autograd/parameters.h"
+#include "recur/nn/parameters.h"
 
 namespace recur::train {
 
 template <class T>
 class Optimizer {
  public:
-  explicit Optimizer(ag::ParameterTable<T>& params) : params_(params) {}
+  explicit Optimizer(nn::ParameterTable<T>& params) : params_(params) {}
   virtual ~Optimizer() = default;
   virtual void step() = 0;  // applies the gradients in params.flat_grads(); does not zero them
   T learning_rate() const { return lr_; }
@@ -19,7 +19,7 @@ class Optimizer {
   long steps() const { return steps_; }
 
  protected:
-  ag::ParameterTable<T>& params_;
+  nn::ParameterTable<T>& params_;
   T lr_ = T(0);
   long steps_ = 0;
 };
@@ -35,7 +35,7 @@ struct SgdOptions {
 template <class T>
 class Sgd final : public Optimizer<T> {
  public:
-  Sgd(ag::ParameterTable<T>& params, const SgdOptions& options);
+  Sgd(nn::ParameterTable<T>& params, const SgdOptions& options);
   void step() override;
 
  private:
@@ -55,7 +55,7 @@ struct AdamOptions {
 template <class T>
 class Adam final : public Optimizer<T> {
  public:
-  Adam(ag::ParameterTable<T>& params, const AdamOptions& options);
+  Adam(nn::ParameterTable<T>& params, const AdamOptions& options);
   void step() override;
 
  private:
@@ -66,6 +66,6 @@ class Adam final : public Optimizer<T> {
 // Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_:
 // factor max_norm / (norm + 1e-6) when that is < 1). Returns the norm before clipping.
 template <class T>
-T clip_grad_norm(ag::ParameterTable<T>& params, T max_norm);
+T clip_grad_norm(nn::ParameterTable<T>& params, T max_norm);
 
 }  // namespace recur::train

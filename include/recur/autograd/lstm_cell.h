@@ -12,22 +12,22 @@
 
 #include "recur/autograd/functions.h"
 
-namespace recur::nn {
+namespace recur::ag {
 
 template <class T>
 struct LstmState {
-  ag::Var<T> h, c;
+  Var<T> h, c;
 };
 
 template <class T>
-LstmState<T> lstm_cell_composed(const ag::Var<T>& x, const LstmState<T>& state, const ag::Var<T>& W_ih,
-                                const ag::Var<T>& W_hh, const ag::Var<T>& b_ih, const ag::Var<T>& b_hh) {
+LstmState<T> lstm_cell_composed(const Var<T>& x, const LstmState<T>& state, const Var<T>& W_ih,
+                                const Var<T>& W_hh, const Var<T>& b_ih, const Var<T>& b_hh) {
   const index_t H = W_hh.shape()[1];
-  const ag::Var<T> gates = ag::linear(x, W_ih, b_ih) + ag::linear(state.h, W_hh, b_hh);
-  const std::vector<ag::Var<T>> g = ag::split(gates, 1, {H, H, H, H});
-  const ag::Var<T> i = ag::sigmoid(g[0]), f = ag::sigmoid(g[1]), cand = ag::tanh(g[2]), o = ag::sigmoid(g[3]);
-  const ag::Var<T> c = f * state.c + i * cand;
-  return {o * ag::tanh(c), c};
+  const Var<T> gates = linear(x, W_ih, b_ih) + linear(state.h, W_hh, b_hh);
+  const std::vector<Var<T>> g = split(gates, 1, {H, H, H, H});
+  const Var<T> i = sigmoid(g[0]), f = sigmoid(g[1]), cand = tanh(g[2]), o = sigmoid(g[3]);
+  const Var<T> c = f * state.c + i * cand;
+  return {o * tanh(c), c};
 }
 
-}  // namespace recur::nn
+}  // namespace recur::ag

@@ -10,10 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "recur/autograd/tape.h"
 #include "recur/tensor.h"
 
-namespace recur::ag {
+namespace recur::nn {
 
 template <class T>
 class ParameterTable {
@@ -41,9 +40,6 @@ class ParameterTable {
   Tensor<T> flat_grads() const;   // (numel,)
   void zero_grad();
 
-  // A leaf on `tape` for parameter id: its gradient accumulates into grad(id).
-  Var<T> on(Tape<T>& tape, int id) const { return tape.leaf(value(id), grad(id)); }
-
  private:
   void require_frozen() const;
 
@@ -55,4 +51,4 @@ class ParameterTable {
 extern template class ParameterTable<float>;
 extern template class ParameterTable<double>;
 
-}  // namespace recur::ag
+}  // namespace recur::nn

@@ -1,11 +1,11 @@
-#include "recur/autograd/parameters.h"
+#include "recur/nn/parameters.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
 #include <new>
-#include <fmt/format.h>
 
-namespace recur::ag {
+namespace recur::nn {
 
 namespace {
 // Each parameter starts on a 64-byte boundary (whole cache lines, aligned vector loads).
@@ -13,8 +13,8 @@ constexpr index_t kAlignBytes = 64;
 
 template <class T>
 std::shared_ptr<T[]> allocate_zeroed(index_t numel) {
-  const auto bytes = static_cast<size_t>((std::max<index_t>(numel, 1) * index_t(sizeof(T)) + kAlignBytes - 1) /
-                                         kAlignBytes * kAlignBytes);
+  const auto bytes = static_cast<size_t>(
+      (std::max<index_t>(numel, 1) * index_t(sizeof(T)) + kAlignBytes - 1) / kAlignBytes * kAlignBytes);
   T* p = static_cast<T*>(std::aligned_alloc(kAlignBytes, bytes));
   if (!p) throw std::bad_alloc();
   std::fill(p, p + bytes / sizeof(T), T(0));
@@ -101,4 +101,4 @@ void ParameterTable<T>::zero_grad() {
 template class ParameterTable<float>;
 template class ParameterTable<double>;
 
-}  // namespace recur::ag
+}  // namespace recur::nn

@@ -1,0 +1,67 @@
+// GEMM seam at the shapes an RNN runs: the per-step recurrent product (B, H) · (4H, H)ᵀ, the
+// hoisted input projection over T·B rows, and batch 1 (generation), where the seam routes to GEMV.
+// Counter "GFLOPs" = 2·M·N·K per second.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "recur/ops/gemm.h"
+#include "recur/rng.h"
+#include "recur/threads.h"
+
+namespace {
+
+using recur::index_t;
+using recur::Trans;
+
+std::vector<float> random_vector(index_t n, std::uint64_t seed) {
+  recur::Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = rng.uniform<float>(-1.f, 1.f);
+  return v;
+}
+
+// C (M, N) = A (M, K) · W (N, K)ᵀ: the nn.Linear layout used by every RNN weight.
+template <bool kThroughSeam>
+void BM_LinearGemm(benchmark::State& state) {
+  const index_t M = state.range(0), N = state.range(1), K = state.range(2);
+  recur::set_num_threads(static_cast<int>(state.range(3)));
+  const std::vector<float> a = random_vector(M * K, 1), w = random_vector(N * K, 2);
+  std::vector<float> c(static_cast<size_t>(M * N));
+  for (auto _ : state) {
+    if constexpr (kThroughSeam) {
+      recur::gemm(Trans::kNo, Trans::kYes, M, N, K, 1.f, a.data(), K, w.data(), K, 0.f, c.data(), N);
+    } else {  // the backend's GEMM called directly, single-threaded, no GEMV routing
+      recur::detail::gemm_backend(Trans::kNo, Trans::kYes, M, N, K, 1.f, a.data(), K, w.data(), K, 0.f,
+                                  c.data(), N);
+    }
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+  recur::set_num_threads(2);
+}
+
+// Args: M (rows = B or T·B), N (= 4H), K (= H), threads.
+void RnnShapes(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2}) {
+    for (index_t H : {128, 512}) {
+      b->Args({1, 4 * H, H, threads});         // batch-1 generation step
+      b->Args({32, 4 * H, H, threads});        // recurrent step, B = 32
+      b->Args({64, 4 * H, H, threads});        // recurrent step, B = 64
+      b->Args({100 * 64, 4 * H, H, threads});  // input projection, T = 100, B = 64
+    }
+  }
+  b->ArgNames({"M", "N", "K", "threads"});
+}
+
+BENCHMARK(BM_LinearGemm<true>)->Name("gemm_seam")->Apply(RnnShapes)->UseRealTime();
+BENCHMARK(BM_LinearGemm<false>)
+    ->Name("gemm_backend_1thread")
+    ->Args({1, 2048, 512, 1})
+    ->Args({64, 2048, 512, 1})
+    ->ArgNames({"M", "N", "K", "threads"})
+    ->UseRealTime();
+
+}  // namespace

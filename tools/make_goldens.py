@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Writes PyTorch golden files for recur's parity tests (tests/parity/goldens/*.json).
+
+Needs Debian's python3-torch (run with /usr/bin/python3; `scripts/setup_debian.sh --with-torch`).
+The tests read these files and need no Python. Every case is computed in float64 from inputs
+generated here with a fixed seed; recur reproduces the forward values and every gradient.
+
+    /usr/bin/python3 tools/make_goldens.py [--out tests/parity/goldens]
+"""
+import argparse
+import json
+import os
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def flat(t):
+    return [float(v) for v in t.detach().reshape(-1).tolist()]
+
+
+def tensor_entry(t):
+    return {"shape": list(t.shape), "data": flat(t)}
+
+
+def write(out_dir, name, case):
+    path = os.path.join(out_dir, name + ".json")
+    case["generator"] = "tools/make_goldens.py, torch " + torch.__version__
+    with open(path, "w") as f:
+        json.dump(case, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+def leaf(shape, gen, scale=1.0):
+    return ((torch.rand(*shape, generator=gen) * 2 - 1) * scale).requires_grad_(True)
+
+
+def ops_case(gen):
+    """Single ops: outputs and input gradients for a random upstream gradient (or scalar loss)."""
+    cases = {}
+
+    x, W, b = leaf((3, 5), gen), leaf((4, 5), gen), leaf((4,), gen)
+    y = torch.nn.functional.linear(x, W, b)
+    dy = torch.rand(y.shape, generator=gen) * 2 - 1
+    y.backward(dy)
+    cases["linear"] = {"x": tensor_entry(x), "W": tensor_entry(W), "b": tensor_entry(b), "dy": tensor_entry(dy),
+                       "y": tensor_entry(y), "dx": tensor_entry(x.grad), "dW": tensor_entry(W.grad),
+                       "db": tensor_entry(b.grad)}
+
+    for name, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+        x = leaf((4, 7), gen, scale=5.0)
+        with torch.no_grad():
+            x[1] += 1000.0  # a row of huge logits: must stay finite
+        y = fn(x, dim=-1)
+        dy = torch.rand(y.shape, generator=gen) * 2 - 1
+        y.backward(dy)
+        cases[name] = {"x": tensor_entry(x), "dy": tensor_entry(dy), "y": tensor_entry(y),
+                       "dx": tensor_entry(x.grad)}
+
+    logits = leaf((6, 5), gen, scale=3.0)
+    targets = [0, 4, -100, 2, 2, 1]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets), ignore_index=-100, reduction="mean")
+    loss.backward()
+    cases["cross_entropy_mean_ignore"] = {"logits": tensor_entry(logits), "targets": targets,
+                                          "loss": float(loss), "dlogits": tensor_entry(logits.grad)}
+
+    logits = leaf((4, 3), gen, scale=3.0)
+    targets = [2, 0, 1, 1]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets), reduction="sum")
+    loss.backward()
+    cases["cross_entropy_sum"] = {"logits": tensor_entry(logits), "targets": targets, "loss": float(loss),
+                                  "dlogits": tensor_entry(logits.grad)}
+
+    pred, target = leaf((3, 4), gen), leaf((3, 4), gen)
+    loss = torch.nn.functional.mse_loss(pred, target)
+    loss.backward()
+    cases["mse_mean"] = {"pred": tensor_entry(pred), "target": tensor_entry(target), "loss": float(loss),
+                         "dpred": tensor_entry(pred.grad), "dtarget": tensor_entry(target.grad)}
+
+    table = leaf((6, 3), gen)
+    ids = [5, 0, 5, 2]
+    y = torch.nn.functional.embedding(torch.tensor(ids), table)
+    dy = torch.rand(y.shape, generator=gen) * 2 - 1
+    y.backward(dy)
+    cases["embedding"] = {"table": tensor_entry(table), "ids": ids, "dy": tensor_entry(dy), "y": tensor_entry(y),
+                          "dtable": tensor_entry(table.grad)}
+    return cases
+
+
+def lstm_case(gen):
+    """nn.LSTMCell unrolled over T steps with a linear head and a summed cross-entropy."""
+    B, I, H, C, T = 3, 4, 5, 6, 4
+    cell = torch.nn.LSTMCell(I, H)
+    head = torch.nn.Linear(H, C, bias=True)
+    with torch.no_grad():
+        for p in list(cell.parameters()) + list(head.parameters()):
+            p.copy_(torch.rand(p.shape, generator=gen) * 0.8 - 0.4)
+    xs = torch.rand(T, B, I, generator=gen) * 2 - 1
+    targets = torch.randint(0, C, (T, B), generator=gen)
+    h = torch.zeros(B, H)
+    c = torch.zeros(B, H)
+    loss = 0.0
+    hs = []
+    for t in range(T):
+        h, c = cell(xs[t], (h, c))
+        hs.append(h)
+        loss = loss + torch.nn.functional.cross_entropy(head(h), targets[t])
+    loss.backward()
+    params = {"weight_ih": cell.weight_ih, "weight_hh": cell.weight_hh, "bias_ih": cell.bias_ih,
+              "bias_hh": cell.bias_hh, "head.weight": head.weight, "head.bias": head.bias}
+    return {"B": B, "I": I, "H": H, "C": C, "T": T, "x": tensor_entry(xs), "targets": flat(targets.double()),
+            "params": {k: tensor_entry(v) for k, v in params.items()},
+            "grads": {k: tensor_entry(v.grad) for k, v in params.items()},
+            "h_last": tensor_entry(h), "c_last": tensor_entry(c), "loss": float(loss)}
+
+
+def optimizer_case(gen):
+    """Five optimizer steps on fixed parameters with a fixed sequence of gradients."""
+    steps = 5
+    theta0 = torch.rand(7, generator=gen) * 2 - 1
+    grads = [torch.rand(7, generator=gen) * 2 - 1 for _ in range(steps)]
+    configs = {
+        "sgd": (torch.optim.SGD, {"lr": 0.1}),
+        "sgd_momentum": (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+        "sgd_nesterov": (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        "adam": (torch.optim.Adam, {"lr": 0.01}),
+        "adam_weight_decay": (torch.optim.Adam, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6,
+                                                 "weight_decay": 0.1}),
+    }
+    out = {"theta0": flat(theta0), "grads": [flat(g) for g in grads], "runs": {}}
+    for name, (cls, kwargs) in configs.items():
+        theta = theta0.clone().requires_grad_(True)
+        opt = cls([theta], **kwargs)
+        trajectory = []
+        for g in grads:
+            theta.grad = g.clone()
+            opt.step()
+            trajectory.append(flat(theta))
+        out["runs"][name] = {"options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()},
+                             "trajectory": trajectory}
+    # clip_grad_norm_: a norm above the limit is scaled down, one below is left alone.
+    clip = {}
+    for name, max_norm in (("clipped", 0.5), ("unclipped", 100.0)):
+        p = torch.zeros(7, requires_grad=True)
+        p.grad = grads[0].clone()
+        norm = torch.nn.utils.clip_grad_norm_([p], max_norm)
+        clip[name] = {"max_norm": max_norm, "norm": float(norm), "grad": flat(p.grad)}
+    out["clip"] = clip
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "parity", "goldens"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    gen = torch.Generator().manual_seed(20261121)
+    write(args.out, "ops", ops_case(gen))
+    write(args.out, "lstm_cell", lstm_case(gen))
+    write(args.out, "optimizers", optimizer_case(gen))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,17 @@
 // Vectorizable exp / tanh / sigmoid (see include/recur/ops/vmath.h).
 //
-// METHOD_PLACEHOLDER
+// Float kernels: branch-free inline functions; the array loops call them and g++ -O3 vectorizes the
+// loops (SSE2, and AVX2/AVX-512 with -march=native). No intrinsics, no -ffast-math.
+//  exp:     Cody-Waite reduction x = n*ln2 + r, n = round(x*log2(e)) by the 1.5*2^23 trick, |r| <= ln2/2,
+//           ln2 split into a 9-bit hi part (n*hi exact) and a lo part; exp(r) = 1 + r + r^2*q(r) with
+//           the degree-7 Cephes expf coefficients; 2^n added to the exponent bits. x > 88.7228 gives
+//           +inf, x < -87.3365 gives 0 (never a subnormal result), NaN gives NaN.
+//  tanh:    |x| < 0.625: |x| + |x|^3*P(x^2) (Cephes tanhf coefficients); else 1 - 2e/(1+e) with
+//           e = exp(-2|x|), which saturates to 1. Sign restored by copysign (tanh(-0) = -0).
+//  sigmoid: e = exp(-|x|); 1/(1+e) for x >= 0, e/(1+e) for x < 0.
+// Max error vs the correctly rounded result, measured over all 2^32 floats with g++ 12 -O3 with and
+// without -march=native (FMA contraction on / off): exp 1 ulp, tanh 1 ulp, sigmoid 2 ulp.
+// Double versions: std:: (double is the gradient-check precision; accuracy matters, speed does not).
 #include "recur/ops/vmath.h"
 
 #include <bit>
@@ -13,6 +24,13 @@ namespace recur::vmath {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// c ? a : b without a branch. With a plain ?: g++ sinks each arm's arithmetic into its own block,
+// then cannot if-convert it for SSE2 (float ops may trap) and the loop is not vectorized.
+inline float select(bool c, float a, float b) {
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(c);
+  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a) & m) | (std::bit_cast<std::uint32_t>(b) & ~m));
+}
 
 inline float exp_f(float x) {
   constexpr float kLog2e = 1.44269504f;
@@ -30,26 +48,28 @@ inline float exp_f(float x) {
            r * (4.1665795894E-2f + r * (8.3334519073E-3f + r * (1.3981999507E-3f + r * 1.9875691500E-4f))));
   const float p = 1.0f + (r + r * r * q);
   // 2^n: the low bits of t hold n; << 23 moves them into the exponent field (the magic's bits fall off).
+  // For kLo <= x <= kHi, n is in [-126, 128] and the result is normal; outside, y is garbage and discarded.
   const float y =
       std::bit_cast<float>(std::bit_cast<std::uint32_t>(p) + (std::bit_cast<std::uint32_t>(t) << 23));
-  return x <= kHi ? (x < kLo ? 0.0f : y) : x + kInf;  // x + inf: +inf for overflow, NaN for NaN
+  const float big = x + kInf;  // +inf for x > kHi, NaN for NaN
+  return select(x <= kHi, select(x < kLo, 0.0f, y), big);
 }
 
 inline float tanh_f(float x) {
   constexpr float kSmall = 0.625f;
-  const float z = x * x;
-  const float ps = x + x * z *
+  const float a = std::fabs(x), z = a * a;
+  const float ps = a + a * z *
                            (-3.33332819422E-1f +
                             z * (1.33314422036E-1f + z * (-5.37397155531E-2f +
                                                           z * (2.06390887954E-2f + z * -5.70498872745E-3f))));
-  const float e = exp_f(-2.0f * std::fabs(x));
-  const float pl = std::copysign((1.0f - e) / (1.0f + e), x);
-  return std::fabs(x) < kSmall ? ps : pl;
+  const float e = exp_f(-2.0f * a);
+  const float pl = 1.0f - 2.0f * e / (1.0f + e);
+  return std::copysign(select(a < kSmall, ps, pl), x);
 }
 
 inline float sigmoid_f(float x) {
   const float e = exp_f(-std::fabs(x));
-  return (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+  return select(x >= 0.0f, 1.0f, e) / (1.0f + e);
 }
 
 }  // namespace

@@ -33,8 +33,8 @@ std::vector<float> train_tiny_model(int steps) {
   for (int step = 0; step < steps; ++step) {
     ag::Tape<float> tape;
     params.zero_grad();
-    const ag::Var<float> logits =
-        ag::linear(ag::embedding(ag::param(tape, params, emb), ids), ag::param(tape, params, w), ag::param(tape, params, b));
+    const ag::Var<float> logits = ag::linear(ag::embedding(ag::param(tape, params, emb), ids),
+                                             ag::param(tape, params, w), ag::param(tape, params, b));
     const ag::Var<float> loss = ag::cross_entropy(logits, targets);
     tape.backward(loss);
     sgd.step();

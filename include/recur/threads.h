@@ -25,6 +25,14 @@ void set_num_threads(int n);  // n >= 1; also applies to OpenMP parallel regions
 template <class Body>
 void parallel_for(index_t n, index_t min_per_thread, Body&& body);
 
+// parallel_for over N rows of C elements each, splitting only when every thread gets at least
+// min_elements_per_thread elements: body(row_begin, row_end).
+template <class Body>
+void parallel_for_rows(index_t N, index_t C, index_t min_elements_per_thread, Body&& body) {
+  const index_t min_rows = C > 0 ? (min_elements_per_thread + C - 1) / C : N;
+  parallel_for(N, min_rows > 0 ? min_rows : 1, static_cast<Body&&>(body));
+}
+
 namespace detail {
 int threads_for(index_t n, index_t min_per_thread);
 }

@@ -54,11 +54,10 @@ void mul_backward(const T* a, const T* b, const T* dy, T* da, T* db, index_t n) 
 
 template <class T>
 void add_bias_forward(const T* x, const T* bias, T* y, index_t N, index_t C) {
-  parallel_for(N, std::max<index_t>(1, kMinElementsPerThread / std::max<index_t>(C, 1)),
-               [=](index_t r0, index_t r1) {
-                 for (index_t r = r0; r < r1; ++r)
-                   for (index_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] + bias[c];
-               });
+  parallel_for_rows(N, C, kMinElementsPerThread, [=](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r)
+      for (index_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] + bias[c];
+  });
 }
 
 template <class T>

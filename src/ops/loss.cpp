@@ -2,12 +2,17 @@
 
 #include <fmt/format.h>
 #include <cmath>
+#include <vector>
 
 #include "recur/ops/softmax.h"
+#include "recur/ops/vmath.h"
+#include "recur/threads.h"
 
 namespace recur::ops {
 
 namespace {
+
+constexpr index_t kMinElementsPerThread = index_t(1) << 14;
 
 bool counted(std::int32_t target, const CrossEntropyOptions& options) {
   return target != options.ignore_index;
@@ -57,15 +62,19 @@ void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, con
     if (total <= 0) return;
     scale = 1.0 / total;
   }
-  for (index_t n = 0; n < N; ++n) {
-    if (!counted(targets[n], options)) continue;
-    const double g = (options.reduction == Reduction::kNone ? dloss[n] : dloss[0] * scale) *
-                     (mask ? double(mask[n]) : 1.0);
-    const T* lp = log_probs + n * C;
-    T* d = dlogits + n * C;
-    for (index_t c = 0; c < C; ++c) d[c] += static_cast<T>(g * std::exp(double(lp[c])));
-    d[targets[n]] -= static_cast<T>(g);
-  }
+  parallel_for_rows(N, C, kMinElementsPerThread, [&](index_t r0, index_t r1) {
+    std::vector<T> probs(static_cast<size_t>(C));
+    for (index_t n = r0; n < r1; ++n) {
+      if (!counted(targets[n], options)) continue;
+      const T g =
+          static_cast<T>((options.reduction == Reduction::kNone ? double(dloss[n]) : dloss[0] * scale) *
+                         (mask ? double(mask[n]) : 1.0));
+      vmath::exp(log_probs + n * C, probs.data(), C);  // softmax(logits[n, :])
+      T* d = dlogits + n * C;
+      for (index_t c = 0; c < C; ++c) d[c] += g * probs[c];
+      d[targets[n]] -= g;
+    }
+  });
 }
 
 template <class T>

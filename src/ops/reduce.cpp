@@ -1,12 +1,12 @@
 #include "recur/ops/reduce.h"
 
+#include "accumulate.h"
+
 namespace recur::ops {
 
 template <class T>
 T sum_forward(const T* x, index_t n) {
-  double s = 0;
-  for (index_t i = 0; i < n; ++i) s += x[i];
-  return static_cast<T>(s);
+  return static_cast<T>(detail::sum_lanes(x, n));
 }
 
 template <class T>

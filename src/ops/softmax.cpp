@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "accumulate.h"
 #include "recur/ops/vmath.h"
 #include "recur/threads.h"
 
@@ -14,21 +15,18 @@ constexpr index_t kMinElementsPerThread = index_t(1) << 14;
 
 template <class Body>
 void for_rows(index_t N, index_t C, Body&& body) {
-  parallel_for(N, std::max<index_t>(1, kMinElementsPerThread / std::max<index_t>(C, 1)),
-               [&](index_t r0, index_t r1) {
-                 for (index_t r = r0; r < r1; ++r) body(r);
-               });
+  parallel_for_rows(N, C, kMinElementsPerThread, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) body(r);
+  });
 }
 
 // y = exp(x - max(x)) for one row of C; returns Σ y (accumulated in double).
 template <class T>
 double shifted_exp(const T* x, T* y, index_t C) {
-  const T m = *std::max_element(x, x + C);
+  const T m = detail::max_lanes(x, C);
   for (index_t c = 0; c < C; ++c) y[c] = x[c] - m;
   vmath::exp(y, y, C);
-  double s = 0;
-  for (index_t c = 0; c < C; ++c) s += y[c];
-  return s;
+  return detail::sum_lanes(y, C);
 }
 }  // namespace
 
@@ -46,8 +44,7 @@ void softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
   if (!dx) return;
   for_rows(N, C, [=](index_t r) {
     const T *yr = y + r * C, *gr = dy + r * C;
-    double dot = 0;
-    for (index_t c = 0; c < C; ++c) dot += double(gr[c]) * yr[c];
+    const double dot = detail::dot_lanes(gr, yr, C);
     for (index_t c = 0; c < C; ++c) dx[r * C + c] += yr[c] * (gr[c] - static_cast<T>(dot));
   });
 }
@@ -58,7 +55,7 @@ void log_softmax_forward(const T* x, T* y, index_t N, index_t C) {
   for_rows(N, C, [=](index_t r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
-    const T m = *std::max_element(xr, xr + C);
+    const T m = detail::max_lanes(xr, C);
     // (x - m) - log Σ exp(x - m): never form m + log Σ, which would round to the precision of the
     // largest logit (an error of ulp(1000) ≈ 6e-5 in float for logits near 1000).
     const T log_sum = static_cast<T>(std::log(shifted_exp(xr, yr, C)));
@@ -69,11 +66,14 @@ void log_softmax_forward(const T* x, T* y, index_t N, index_t C) {
 template <class T>
 void log_softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
   if (!dx) return;
-  for_rows(N, C, [=](index_t r) {
-    const T *yr = y + r * C, *gr = dy + r * C;
-    double total = 0;
-    for (index_t c = 0; c < C; ++c) total += gr[c];
-    for (index_t c = 0; c < C; ++c) dx[r * C + c] += gr[c] - std::exp(yr[c]) * static_cast<T>(total);
+  parallel_for_rows(N, C, kMinElementsPerThread, [=](index_t r0, index_t r1) {
+    std::vector<T> probs(static_cast<size_t>(C));
+    for (index_t r = r0; r < r1; ++r) {
+      const T *yr = y + r * C, *gr = dy + r * C;
+      const double total = detail::sum_lanes(gr, C);
+      vmath::exp(yr, probs.data(), C);
+      for (index_t c = 0; c < C; ++c) dx[r * C + c] += gr[c] - probs[c] * static_cast<T>(total);
+    }
   });
 }
 

@@ -486,6 +486,23 @@ std::vector<double> as_double(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
+// The row maximum must be found wherever it sits (vector lanes or the tail): a missed maximum of
+// 1000 among -1000s would overflow exp and give NaN instead of a one-hot row.
+TYPED_TEST(KernelTest, SoftmaxFindsTheMaximumInLanesAndTail) {
+  using T = TypeParam;
+  constexpr index_t C = 19;  // two full groups of 8 and a tail of 3
+  for (index_t hot : {index_t(0), index_t(3), index_t(12), index_t(17), index_t(18)}) {
+    std::vector<T> x(C, T(-1000)), y(C), log_y(C);
+    x[hot] = T(1000);
+    softmax_forward(x.data(), y.data(), 1, C);
+    log_softmax_forward(x.data(), log_y.data(), 1, C);
+    for (index_t c = 0; c < C; ++c) {
+      EXPECT_EQ(y[c], c == hot ? T(1) : T(0)) << "hot " << hot << " c " << c;
+      EXPECT_EQ(log_y[c], c == hot ? T(0) : T(-2000)) << "hot " << hot << " c " << c;
+    }
+  }
+}
+
 TYPED_TEST(KernelTest, SoftmaxRowsSumToOneAndMatchReference) {
   using T = TypeParam;
   const index_t N = 6, C = 11;

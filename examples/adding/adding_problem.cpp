@@ -28,13 +28,13 @@ namespace ag = recur::ag;
 namespace nn = recur::nn;
 
 struct Config {
-  index_t seq_len = 30;
+  index_t seq_len = 50;
   index_t hidden = 32;
   index_t batch = 32;
-  int steps = 1500;
+  int steps = 2000;
   double lr = 1e-2;
   double clip = 1.0;
-  int log_every = 100;
+  int log_every = 250;
   std::uint64_t seed = 1;
 };
 

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "gemm_backend.h"
 #include "recur/ops/gemm.h"
 #include "recur/rng.h"
 #include "recur/threads.h"

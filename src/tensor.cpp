@@ -14,7 +14,12 @@ void throw_error(const char* file, int line, const char* cond, const std::string
 Shape::Shape(std::initializer_list<index_t> dims) : Shape(std::vector<index_t>(dims)) {}
 
 Shape::Shape(std::vector<index_t> dims) : dims_(std::move(dims)) {
-  for (index_t d : dims_) RECUR_CHECK(d >= 0, "negative dimension in shape " + str());
+  index_t n = 1;
+  for (index_t d : dims_) {
+    RECUR_CHECK(d >= 0, "negative dimension in shape " + str());
+    RECUR_CHECK(!__builtin_mul_overflow(n, d, &n),
+                "shape " + str() + " has more elements than fit in 64 bits");
+  }
 }
 
 int Shape::normalize_axis(int axis) const {
@@ -107,7 +112,7 @@ Tensor<T> Tensor<T>::view(const Shape& shape) const {
 
 template <class T>
 Tensor<T> Tensor<T>::narrow(index_t start, index_t length) const {
-  RECUR_CHECK(rank() >= 1 && start >= 0 && length >= 0 && start + length <= shape_[0],
+  RECUR_CHECK(rank() >= 1 && start >= 0 && length >= 0 && start <= shape_[0] && length <= shape_[0] - start,
               fmt::format("narrow({}, {}) out of range for shape {}", start, length, shape_.str()));
   std::vector<index_t> dims = shape_.dims();
   dims[0] = length;
@@ -123,6 +128,7 @@ Tensor<T> Tensor<T>::row(index_t i) const {
 
 template <class T>
 Tensor<T> Tensor<T>::clone() const {
+  if (empty()) return Tensor();
   Tensor out(shape_);
   std::copy(data_, data_ + numel(), out.data_);
   return out;

@@ -9,9 +9,30 @@
 #include <string>
 #include <vector>
 
+#include <limits>
+
 #include "recur/tensor.h"
+#include "recur/threads.h"
 
 namespace recur::testing {
+
+// Machine epsilon of T as a double (1.19e-7 for float, 2.2e-16 for double).
+template <class T>
+constexpr double eps_of() {
+  return static_cast<double>(std::numeric_limits<T>::epsilon());
+}
+
+// Sets recur's thread count for a scope and restores it at exit, even when an assertion fails.
+class ThreadCountGuard {
+ public:
+  explicit ThreadCountGuard(int n) : saved_(num_threads()) { set_num_threads(n); }
+  ~ThreadCountGuard() { set_num_threads(saved_); }
+  ThreadCountGuard(const ThreadCountGuard&) = delete;
+  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Passes iff |actual_i - expected_i| <= atol + rtol · |expected_i| for every i.
 template <class A, class E>

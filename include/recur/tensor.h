@@ -50,7 +50,7 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
   index_t dim(int axis) const { return shape_[axis]; }
-  index_t numel() const { return shape_.numel(); }
+  index_t numel() const { return data_ ? shape_.numel() : 0; }  // 0 for a default (empty) tensor
   bool empty() const { return data_ == nullptr; }
 
   T* data() { return data_; }
@@ -85,6 +85,7 @@ extern template class Tensor<double>;
 template <class T>
 template <class U>
 Tensor<U> Tensor<T>::cast() const {
+  if (empty()) return Tensor<U>();
   Tensor<U> out(shape_);
   for (index_t i = 0; i < numel(); ++i) out[i] = static_cast<U>(data_[i]);
   return out;

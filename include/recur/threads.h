@@ -1,7 +1,8 @@
 // The one thread pool: OpenMP. recur runs at most num_threads() compute threads at any moment.
 //
-// The rule (docs/design.md, "Threads"): OpenBLAS is pinned to a single thread and never starts
-// its own pool; the GEMM seam splits large products across the OpenMP threads itself, and
+// The rule (docs/design.md, "Threads"): OpenBLAS is pinned to a single thread, so its own pool
+// (started idle when the library loads) never runs; the GEMM seam splits large products across the
+// OpenMP threads itself, and
 // elementwise kernels use the same OpenMP threads. So GEMM and elementwise phases alternate on
 // the same num_threads() threads and can never oversubscribe the cores (the failure measured for
 // PyTorch when its OpenMP pool and OpenBLAS's pthread pool both spin on 2 cores).

@@ -190,9 +190,9 @@ template <class T>
 Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
   const Shape& s = x.shape();
   const int a = s.normalize_axis(axis);
-  RECUR_CHECK(
-      start >= 0 && length >= 0 && start + length <= s[a],
-      fmt::format("slice [{}, {}) out of range on axis {} of {}", start, start + length, axis, s.str()));
+  RECUR_CHECK(start >= 0 && length >= 0 && start <= s[a] && length <= s[a] - start,
+              fmt::format("slice of start {} and length {} is out of range on axis {} of {}", start, length,
+                          axis, s.str()));
   std::vector<index_t> dims = s.dims();
   dims[a] = length;
   const index_t outer = s.outer(a), inner = s.inner(a);

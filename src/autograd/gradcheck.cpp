@@ -67,6 +67,29 @@ GradcheckReport compare(std::vector<Block>& blocks, const std::vector<std::vecto
   return report;
 }
 
+// The whole check for one function: `build` records the output on a tape; `read_gradients` returns
+// the analytic gradient of each block after backward. The analytic pass differentiates
+// s = Σ r ⊙ y; the numeric pass re-evaluates s under NoGrad with each element nudged.
+GradcheckReport check(std::vector<Block>& blocks, const std::function<Var<double>(Tape<double>&)>& build,
+                      const std::function<std::vector<std::vector<double>>()>& read_gradients,
+                      const GradcheckOptions& options) {
+  Projection projection;
+  std::vector<std::vector<double>> analytic;
+  {
+    Tape<double> tape;
+    const Var<double> y = build(tape);
+    projection.apply(y.value(), options.seed);
+    tape.backward(sum(mul(y, tape.constant(Tensor<double>(y.shape(), projection.r)))));
+    analytic = read_gradients();
+  }
+  auto evaluate = [&] {
+    Tape<double> tape;
+    NoGrad<double> no_grad(tape);
+    return projection.apply(build(tape).value(), options.seed);
+  };
+  return compare(blocks, analytic, evaluate, options);
+}
+
 }  // namespace
 
 std::string GradcheckReport::message() const {
@@ -86,32 +109,22 @@ GradcheckReport gradcheck(const GradcheckFunction& f, const std::vector<Tensor<d
     xs.push_back(inputs[i].clone());
     blocks.push_back({fmt::format("input {}", i), xs.back().data(), xs.back().numel()});
   }
-  Projection projection;
-
-  // Analytic: one recorded pass and backward of s = Σ r ⊙ y.
-  std::vector<std::vector<double>> analytic;
-  {
-    Tape<double> tape;
-    std::vector<Var<double>> vars;
+  std::vector<Var<double>> vars;  // the leaves of the latest recording
+  auto build = [&](Tape<double>& tape) {
+    vars.clear();
     for (const Tensor<double>& x : xs) vars.push_back(tape.variable(x));
-    const Var<double> y = f(tape, vars);
-    projection.apply(y.value(), options.seed);
-    const Var<double> s = sum(mul(y, tape.constant(Tensor<double>(y.shape(), projection.r))));
-    tape.backward(s);
-    for (const Var<double>& v : vars) {
-      const Tensor<double>& g = v.grad();
-      analytic.push_back(g.empty() ? std::vector<double>(static_cast<size_t>(v.value().numel()), 0.0)
-                                   : g.to_vector());
-    }
-  }
-  auto evaluate = [&] {
-    Tape<double> tape;
-    NoGrad<double> no_grad(tape);
-    std::vector<Var<double>> vars;
-    for (const Tensor<double>& x : xs) vars.push_back(tape.variable(x));
-    return projection.apply(f(tape, vars).value(), options.seed);
+    return f(tape, vars);
   };
-  return compare(blocks, analytic, evaluate, options);
+  auto read_gradients = [&] {
+    std::vector<std::vector<double>> grads;
+    for (const Var<double>& v : vars) {
+      const Tensor<double>& g = v.grad();  // empty when the output does not depend on this input
+      grads.push_back(g.empty() ? std::vector<double>(static_cast<size_t>(v.value().numel()), 0.0)
+                                : g.to_vector());
+    }
+    return grads;
+  };
+  return check(blocks, build, read_gradients, options);
 }
 
 GradcheckReport gradcheck_parameters(nn::ParameterTable<double>& params,
@@ -122,23 +135,14 @@ GradcheckReport gradcheck_parameters(nn::ParameterTable<double>& params,
     Tensor<double> v = params.value(id);
     blocks.push_back({params.entry(id).name, v.data(), v.numel()});
   }
-  Projection projection;
-  std::vector<std::vector<double>> analytic;
-  {
+  params.zero_grad();
+  auto read_gradients = [&] {
+    std::vector<std::vector<double>> grads;
+    for (int id = 0; id < params.size(); ++id) grads.push_back(params.grad(id).to_vector());
     params.zero_grad();
-    Tape<double> tape;
-    const Var<double> y = loss(tape);
-    projection.apply(y.value(), options.seed);
-    tape.backward(sum(mul(y, tape.constant(Tensor<double>(y.shape(), projection.r)))));
-    for (int id = 0; id < params.size(); ++id) analytic.push_back(params.grad(id).to_vector());
-    params.zero_grad();
-  }
-  auto evaluate = [&] {
-    Tape<double> tape;
-    NoGrad<double> no_grad(tape);
-    return projection.apply(loss(tape).value(), options.seed);
+    return grads;
   };
-  return compare(blocks, analytic, evaluate, options);
+  return check(blocks, loss, read_gradients, options);
 }
 
 }  // namespace recur::ag

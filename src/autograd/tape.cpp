@@ -42,6 +42,7 @@ const typename Tape<T>::Node& Tape<T>::node(std::int32_t id, std::uint32_t gener
 template <class T>
 Var<T> Tape<T>::push(Node n) {
   RECUR_CHECK(!backward_done_, "tape: record after backward(); call clear() to start a new recording");
+  RECUR_CHECK(!n.value.empty(), "tape: a node's value is an empty (default-constructed) tensor");
   nodes_.push_back(std::move(n));
   return Var<T>(this, static_cast<std::int32_t>(nodes_.size() - 1), generation_);
 }
@@ -68,11 +69,9 @@ Var<T> Tape<T>::leaf(Tensor<T> value, Tensor<T> grad) {
 template <class T>
 Var<T> Tape<T>::record(Tensor<T> value, std::span<const Var<T>> inputs, Backward backward) {
   bool needs = false;
-  if (grad_enabled_) {
-    for (const Var<T>& in : inputs) {
-      RECUR_CHECK(&in.tape() == this, "an op mixes Vars of two different tapes");
-      needs = needs || in.requires_grad();
-    }
+  for (const Var<T>& in : inputs) {
+    RECUR_CHECK(&in.tape() == this, "an op mixes Vars of two different tapes");
+    needs = needs || (grad_enabled_ && in.requires_grad());
   }
   return push(Node{std::move(value), {}, needs, needs ? std::move(backward) : Backward{}});
 }

@@ -2,59 +2,51 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
+#include "kernel_support.h"
 #include "recur/ops/vmath.h"
-#include "recur/threads.h"
 
 namespace recur::ops {
 
-namespace {
-// Elementwise passes are memory-bound: only split them when each thread gets a decent slice.
-constexpr index_t kMinElementsPerThread = index_t(1) << 15;
-
-template <class Body>
-void for_elements(index_t n, Body&& body) {
-  parallel_for(n, kMinElementsPerThread, [&](index_t begin, index_t end) {
-    for (index_t i = begin; i < end; ++i) body(i);
-  });
-}
-}  // namespace
+using detail::for_each_element;
+using detail::kMinElementsPerThread;
 
 template <class T>
 void add_forward(const T* a, const T* b, T* y, index_t n) {
-  for_elements(n, [=](index_t i) { y[i] = a[i] + b[i]; });
+  for_each_element(n, [=](index_t i) { y[i] = a[i] + b[i]; });
 }
 
 template <class T>
 void sub_forward(const T* a, const T* b, T* y, index_t n) {
-  for_elements(n, [=](index_t i) { y[i] = a[i] - b[i]; });
+  for_each_element(n, [=](index_t i) { y[i] = a[i] - b[i]; });
 }
 
 template <class T>
 void accumulate(const T* dy, T s, T* dx, index_t n) {
   if (!dx) return;
-  for_elements(n, [=](index_t i) { dx[i] += s * dy[i]; });
+  for_each_element(n, [=](index_t i) { dx[i] += s * dy[i]; });
 }
 
 template <class T>
 void scale_forward(const T* x, T c, T* y, index_t n) {
-  for_elements(n, [=](index_t i) { y[i] = c * x[i]; });
+  for_each_element(n, [=](index_t i) { y[i] = c * x[i]; });
 }
 
 template <class T>
 void mul_forward(const T* a, const T* b, T* y, index_t n) {
-  for_elements(n, [=](index_t i) { y[i] = a[i] * b[i]; });
+  for_each_element(n, [=](index_t i) { y[i] = a[i] * b[i]; });
 }
 
 template <class T>
 void mul_backward(const T* a, const T* b, const T* dy, T* da, T* db, index_t n) {
-  if (da) for_elements(n, [=](index_t i) { da[i] += dy[i] * b[i]; });
-  if (db) for_elements(n, [=](index_t i) { db[i] += dy[i] * a[i]; });
+  if (da) for_each_element(n, [=](index_t i) { da[i] += dy[i] * b[i]; });
+  if (db) for_each_element(n, [=](index_t i) { db[i] += dy[i] * a[i]; });
 }
 
 template <class T>
 void add_bias_forward(const T* x, const T* bias, T* y, index_t N, index_t C) {
-  parallel_for_rows(N, C, kMinElementsPerThread, [=](index_t r0, index_t r1) {
+  detail::for_row_blocks(N, C, [=](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r)
       for (index_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] + bias[c];
   });
@@ -64,8 +56,10 @@ template <class T>
 void add_bias_backward(const T* dy, T* dx, T* dbias, index_t N, index_t C) {
   accumulate(dy, T(1), dx, N * C);
   if (!dbias) return;
+  std::vector<double> column_sums(static_cast<size_t>(C), 0.0);  // over all T·B rows: sum in double
   for (index_t r = 0; r < N; ++r)
-    for (index_t c = 0; c < C; ++c) dbias[c] += dy[r * C + c];
+    for (index_t c = 0; c < C; ++c) column_sums[static_cast<size_t>(c)] += dy[r * C + c];
+  for (index_t c = 0; c < C; ++c) dbias[c] += static_cast<T>(column_sums[static_cast<size_t>(c)]);
 }
 
 template <class T>
@@ -75,7 +69,7 @@ void tanh_forward(const T* x, T* y, index_t n) {
 
 template <class T>
 void tanh_backward(const T* y, const T* dy, T* dx, index_t n) {
-  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+  if (dx) for_each_element(n, [=](index_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
 }
 
 template <class T>
@@ -85,17 +79,17 @@ void sigmoid_forward(const T* x, T* y, index_t n) {
 
 template <class T>
 void sigmoid_backward(const T* y, const T* dy, T* dx, index_t n) {
-  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+  if (dx) for_each_element(n, [=](index_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
 }
 
 template <class T>
 void relu_forward(const T* x, T* y, index_t n) {
-  for_elements(n, [=](index_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
+  for_each_element(n, [=](index_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
 }
 
 template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, index_t n) {
-  if (dx) for_elements(n, [=](index_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
+  if (dx) for_each_element(n, [=](index_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
 }
 
 template <class T>
@@ -105,7 +99,7 @@ void dropout_forward(const T* x, const T* mask, T* y, index_t n) {
 
 template <class T>
 void dropout_backward(const T* mask, const T* dy, T* dx, index_t n) {
-  if (dx) for_elements(n, [=](index_t i) { dx[i] += dy[i] * mask[i]; });
+  if (dx) for_each_element(n, [=](index_t i) { dx[i] += dy[i] * mask[i]; });
 }
 
 template <class T>

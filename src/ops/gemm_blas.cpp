@@ -1,13 +1,12 @@
 // The only file that includes cblas.h: recur's single-threaded calls into OpenBLAS.
-// Threading is recur's (gemm_dispatch.cpp splits the product); OpenBLAS is pinned to one thread
-// so its pthread pool never competes with recur's OpenMP threads for the cores.
+// Threading is recur's (gemm_dispatch.cpp splits the product); OpenBLAS is pinned to one thread,
+// so its pthread workers (started idle when the library loads) never compete with recur's OpenMP
+// threads for the cores.
 #include <cblas.h>
 
-#include <climits>
 #include <mutex>
-#include <string>
 
-#include "recur/ops/gemm.h"
+#include "gemm_backend.h"
 
 namespace recur {
 
@@ -18,14 +17,31 @@ void pin_openblas_to_one_thread() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
-blasint to_blas(index_t v, const char* what) {
-  RECUR_CHECK(v >= 0 && v <= INT_MAX, std::string("BLAS dimension ") + what + " = " + std::to_string(v) +
-                                          " does not fit OpenBLAS's 32-bit integers");
+// Dimensions were checked against INT_MAX in gemm_dispatch.cpp.
+blasint to_blas(index_t v) {
   return static_cast<blasint>(v);
 }
-
 CBLAS_TRANSPOSE to_blas(Trans t) {
   return t == Trans::kYes ? CblasTrans : CblasNoTrans;
+}
+
+// One name per precision, so the templates below are written once.
+void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint M, blasint N, blasint K, float alpha,
+                const float* A, blasint lda, const float* B, blasint ldb, float beta, float* C, blasint ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint M, blasint N, blasint K, double alpha,
+                const double* A, blasint lda, const double* B, blasint ldb, double beta, double* C,
+                blasint ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void cblas_gemv(CBLAS_TRANSPOSE ta, blasint rows, blasint cols, float alpha, const float* A, blasint lda,
+                const float* x, float beta, float* y) {
+  cblas_sgemv(CblasRowMajor, ta, rows, cols, alpha, A, lda, x, 1, beta, y, 1);
+}
+void cblas_gemv(CBLAS_TRANSPOSE ta, blasint rows, blasint cols, double alpha, const double* A, blasint lda,
+                const double* x, double beta, double* y) {
+  cblas_dgemv(CblasRowMajor, ta, rows, cols, alpha, A, lda, x, 1, beta, y, 1);
 }
 
 }  // namespace
@@ -36,40 +52,31 @@ const char* blas_backend() {
 
 namespace detail {
 
-template <>
-void gemm_backend<float>(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
-                         index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+template <class T>
+void gemm_backend(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+                  const T* B, index_t ldb, T beta, T* C, index_t ldc) {
   pin_openblas_to_one_thread();
-  cblas_sgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"),
-              alpha, A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
-}
-
-template <>
-void gemm_backend<double>(Trans ta, Trans tb, index_t M, index_t N, index_t K, double alpha, const double* A,
-                          index_t lda, const double* B, index_t ldb, double beta, double* C, index_t ldc) {
-  pin_openblas_to_one_thread();
-  cblas_dgemm(CblasRowMajor, to_blas(ta), to_blas(tb), to_blas(M, "M"), to_blas(N, "N"), to_blas(K, "K"),
-              alpha, A, to_blas(lda, "lda"), B, to_blas(ldb, "ldb"), beta, C, to_blas(ldc, "ldc"));
+  cblas_gemm(to_blas(ta), to_blas(tb), to_blas(M), to_blas(N), to_blas(K), alpha, A, to_blas(lda), B,
+             to_blas(ldb), beta, C, to_blas(ldc));
 }
 
 // gemv's op(A) is (M, N): stored (M, N) for kNo, (N, M) for kYes; cblas wants the stored shape.
-template <>
-void gemv_backend<float>(Trans ta, index_t M, index_t N, float alpha, const float* A, index_t lda,
-                         const float* x, float beta, float* y) {
+template <class T>
+void gemv_backend(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
+                  T* y) {
   pin_openblas_to_one_thread();
   const bool t = ta == Trans::kYes;
-  cblas_sgemv(CblasRowMajor, to_blas(ta), to_blas(t ? N : M, "rows"), to_blas(t ? M : N, "cols"), alpha, A,
-              to_blas(lda, "lda"), x, 1, beta, y, 1);
+  cblas_gemv(to_blas(ta), to_blas(t ? N : M), to_blas(t ? M : N), alpha, A, to_blas(lda), x, beta, y);
 }
 
-template <>
-void gemv_backend<double>(Trans ta, index_t M, index_t N, double alpha, const double* A, index_t lda,
-                          const double* x, double beta, double* y) {
-  pin_openblas_to_one_thread();
-  const bool t = ta == Trans::kYes;
-  cblas_dgemv(CblasRowMajor, to_blas(ta), to_blas(t ? N : M, "rows"), to_blas(t ? M : N, "cols"), alpha, A,
-              to_blas(lda, "lda"), x, 1, beta, y, 1);
-}
+template void gemm_backend<float>(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t,
+                                  const float*, index_t, float, float*, index_t);
+template void gemm_backend<double>(Trans, Trans, index_t, index_t, index_t, double, const double*, index_t,
+                                   const double*, index_t, double, double*, index_t);
+template void gemv_backend<float>(Trans, index_t, index_t, float, const float*, index_t, const float*, float,
+                                  float*);
+template void gemv_backend<double>(Trans, index_t, index_t, double, const double*, index_t, const double*,
+                                   double, double*);
 
 }  // namespace detail
 }  // namespace recur

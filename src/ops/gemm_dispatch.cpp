@@ -2,8 +2,10 @@
 // large products over recur's threads. The backend calls are single-threaded.
 #include <fmt/format.h>
 #include <algorithm>
+#include <cstdint>
+#include <initializer_list>
 
-#include "recur/ops/gemm.h"
+#include "gemm_backend.h"
 #include "recur/threads.h"
 
 namespace recur {
@@ -15,14 +17,13 @@ constexpr index_t kMinParallelMacs = index_t(1) << 17;
 // Blocks handed to threads are multiples of this many rows/columns (keeps the BLAS kernels' panels whole).
 constexpr index_t kSplitAlign = 16;
 
-void check_gemm_args(Trans ta, Trans tb, index_t M, index_t N, index_t K, index_t lda, index_t ldb,
-                     index_t ldc) {
-  const index_t a_cols = ta == Trans::kYes ? M : K, b_cols = tb == Trans::kYes ? K : N;
-  RECUR_CHECK(M >= 0 && N >= 0 && K >= 0, fmt::format("gemm: negative size M={} N={} K={}", M, N, K));
-  RECUR_CHECK(lda >= std::max<index_t>(1, a_cols) && ldb >= std::max<index_t>(1, b_cols) &&
-                  ldc >= std::max<index_t>(1, N),
-              fmt::format("gemm: leading dimension too small (M={} N={} K={} lda={} ldb={} ldc={})", M, N, K,
-                          lda, ldb, ldc));
+// BLAS takes 32-bit integers; recur checks here, before any thread starts (an exception must
+// not leave an OpenMP region).
+constexpr index_t kMaxBlasDim = INT32_MAX;
+
+void check_blas_range(const char* op, std::initializer_list<index_t> dims) {
+  for (index_t d : dims)
+    RECUR_CHECK(d <= kMaxBlasDim, fmt::format("{}: dimension {} exceeds the BLAS limit 2^31 - 1", op, d));
 }
 
 // Splits [0, n) into `parts` blocks aligned to kSplitAlign; returns the start of block p.
@@ -37,13 +38,19 @@ index_t block_start(index_t n, int parts, int p) {
 template <class T>
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
           index_t ldb, T beta, T* C, index_t ldc) {
-  check_gemm_args(ta, tb, M, N, K, lda, ldb, ldc);
+  RECUR_CHECK(M >= 0 && N >= 0 && K >= 0, fmt::format("gemm: negative size M={} N={} K={}", M, N, K));
+  check_blas_range("gemm", {M, N, K, lda, ldb, ldc});
   if (M == 0 || N == 0) return;
+  RECUR_CHECK(ldc >= N, fmt::format("gemm: ldc={} is smaller than N={}", ldc, N));
   if (K == 0) {  // C = beta · C
     for (index_t i = 0; i < M; ++i)
       for (index_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
   }
+  const index_t a_cols = ta == Trans::kYes ? M : K, b_cols = tb == Trans::kYes ? K : N;
+  RECUR_CHECK(lda >= a_cols && ldb >= b_cols,
+              fmt::format("gemm: leading dimension too small (M={} N={} K={} lda={} ldb={} ldc={})", M, N, K,
+                          lda, ldb, ldc));
   // One output row with a contiguous A row: C(1,N) = op(B)ᵀ(N,K) · a(K).
   if (M == 1 && ta == Trans::kNo) {
     gemv(tb == Trans::kYes ? Trans::kNo : Trans::kYes, N, K, alpha, B, ldb, A, beta, C);
@@ -79,13 +86,14 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T*
 template <class T>
 void gemv(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta, T* y) {
   RECUR_CHECK(M >= 0 && N >= 0, fmt::format("gemv: negative size M={} N={}", M, N));
-  RECUR_CHECK(lda >= std::max<index_t>(1, ta == Trans::kYes ? M : N),
-              fmt::format("gemv: leading dimension {} too small for op(A) ({}, {})", lda, M, N));
+  check_blas_range("gemv", {M, N, lda});
   if (M == 0) return;
   if (N == 0) {
     for (index_t i = 0; i < M; ++i) y[i] = beta == T(0) ? T(0) : beta * y[i];
     return;
   }
+  RECUR_CHECK(lda >= (ta == Trans::kYes ? M : N),
+              fmt::format("gemv: leading dimension {} too small for op(A) ({}, {})", lda, M, N));
   // Split the output rows; for kYes that is a column block of the stored matrix.
   const int threads = detail::threads_for(M * N, kMinParallelMacs);
   const int parts = static_cast<int>(std::min<index_t>(threads, (M + kSplitAlign - 1) / kSplitAlign));

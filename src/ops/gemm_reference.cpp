@@ -1,5 +1,5 @@
 // The GEMM/GEMV oracle and the `reference` backend: plain loops, accumulation in double.
-#include "recur/ops/gemm.h"
+#include "gemm_backend.h"
 
 namespace recur {
 

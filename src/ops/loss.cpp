@@ -4,15 +4,13 @@
 #include <cmath>
 #include <vector>
 
+#include "kernel_support.h"
 #include "recur/ops/softmax.h"
 #include "recur/ops/vmath.h"
-#include "recur/threads.h"
 
 namespace recur::ops {
 
 namespace {
-
-constexpr index_t kMinElementsPerThread = index_t(1) << 14;
 
 bool counted(std::int32_t target, const CrossEntropyOptions& options) {
   return target != options.ignore_index;
@@ -38,6 +36,9 @@ T cross_entropy_forward(const T* logits, const std::int32_t* targets, const T* m
         !counted(targets[n], options) || (targets[n] >= 0 && targets[n] < C),
         fmt::format("cross_entropy: target {} at row {} is outside [0, {}) and is not the ignore index {}",
                     targets[n], n, C, options.ignore_index));
+    RECUR_CHECK(!mask || (std::isfinite(double(mask[n])) && mask[n] >= T(0)),
+                fmt::format("cross_entropy: mask weight {} at row {} must be finite and non-negative",
+                            double(mask[n]), n));
   }
   log_softmax_forward(logits, log_probs, N, C);
   double sum = 0;
@@ -62,7 +63,7 @@ void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, con
     if (total <= 0) return;
     scale = 1.0 / total;
   }
-  parallel_for_rows(N, C, kMinElementsPerThread, [&](index_t r0, index_t r1) {
+  detail::for_row_blocks(N, C, [&](index_t r0, index_t r1) {
     std::vector<T> probs(static_cast<size_t>(C));
     for (index_t n = r0; n < r1; ++n) {
       if (!counted(targets[n], options)) continue;

@@ -1,6 +1,6 @@
 #include "recur/ops/reduce.h"
 
-#include "accumulate.h"
+#include "kernel_support.h"
 
 namespace recur::ops {
 
@@ -17,7 +17,7 @@ void sum_backward(T dy, T* dx, index_t n) {
 
 template <class T>
 T mean_forward(const T* x, index_t n) {
-  return n > 0 ? static_cast<T>(double(sum_forward(x, n)) / double(n)) : T(0);
+  return n > 0 ? static_cast<T>(detail::sum_lanes(x, n) / double(n)) : T(0);
 }
 
 template <class T>

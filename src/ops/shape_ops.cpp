@@ -33,7 +33,8 @@ void concat_backward(const T* dy, std::span<T* const> dxs, std::span<const index
 
 template <class T>
 void slice_forward(const T* x, index_t outer, index_t in_width, index_t offset, index_t width, T* y) {
-  RECUR_CHECK(offset >= 0 && width >= 0 && offset + width <= in_width, "slice out of range");
+  RECUR_CHECK(offset >= 0 && width >= 0 && offset <= in_width && width <= in_width - offset,
+              "slice out of range");
   for (index_t r = 0; r < outer; ++r) std::copy_n(x + r * in_width + offset, width, y + r * width);
 }
 

@@ -4,18 +4,15 @@
 #include <cmath>
 #include <vector>
 
-#include "accumulate.h"
+#include "kernel_support.h"
 #include "recur/ops/vmath.h"
-#include "recur/threads.h"
 
 namespace recur::ops {
 
 namespace {
-constexpr index_t kMinElementsPerThread = index_t(1) << 14;
-
 template <class Body>
 void for_rows(index_t N, index_t C, Body&& body) {
-  parallel_for_rows(N, C, kMinElementsPerThread, [&](index_t r0, index_t r1) {
+  detail::for_row_blocks(N, C, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) body(r);
   });
 }
@@ -52,21 +49,24 @@ void softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
 template <class T>
 void log_softmax_forward(const T* x, T* y, index_t N, index_t C) {
   if (C == 0) return;
-  for_rows(N, C, [=](index_t r) {
-    const T* xr = x + r * C;
-    T* yr = y + r * C;
-    const T m = detail::max_lanes(xr, C);
-    // (x - m) - log Σ exp(x - m): never form m + log Σ, which would round to the precision of the
-    // largest logit (an error of ulp(1000) ≈ 6e-5 in float for logits near 1000).
-    const T log_sum = static_cast<T>(std::log(shifted_exp(xr, yr, C)));
-    for (index_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) - log_sum;
+  detail::for_row_blocks(N, C, [=](index_t r0, index_t r1) {
+    std::vector<T> exps(static_cast<size_t>(C));  // scratch, so that y may alias x
+    for (index_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      T* yr = y + r * C;
+      const T m = detail::max_lanes(xr, C);
+      // (x - m) - log Σ exp(x - m): never form m + log Σ, which would round to the precision of the
+      // largest logit (an error of ulp(1000) ≈ 6e-5 in float for logits near 1000).
+      const T log_sum = static_cast<T>(std::log(shifted_exp(xr, exps.data(), C)));
+      for (index_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) - log_sum;
+    }
   });
 }
 
 template <class T>
 void log_softmax_backward(const T* y, const T* dy, T* dx, index_t N, index_t C) {
   if (!dx) return;
-  parallel_for_rows(N, C, kMinElementsPerThread, [=](index_t r0, index_t r1) {
+  detail::for_row_blocks(N, C, [=](index_t r0, index_t r1) {
     std::vector<T> probs(static_cast<size_t>(C));
     for (index_t r = r0; r < r1; ++r) {
       const T *yr = y + r * C, *gr = dy + r * C;

@@ -34,6 +34,9 @@ template <class T>
 Tensor<T> tensor(const json& entry) {
   const std::vector<double> data = entry.at("data").get<std::vector<double>>();
   Tensor<T> t{Shape(entry.at("shape").get<std::vector<index_t>>())};
+  if (static_cast<size_t>(t.numel()) != data.size())
+    throw Error("golden entry: shape " + t.shape().str() + " does not match its " +
+                std::to_string(data.size()) + " values");
   for (index_t i = 0; i < t.numel(); ++i) t[i] = static_cast<T>(data[static_cast<size_t>(i)]);
   return t;
 }
@@ -57,8 +60,10 @@ template <class T>
 ::testing::AssertionResult matches(const Tensor<T>& actual, const json& expected,
                                    double atol = Tolerance<T>::atol) {
   const std::vector<double> want = data(expected);
-  if (static_cast<size_t>(actual.numel()) != want.size())
-    return ::testing::AssertionFailure() << "size " << actual.numel() << " vs golden " << want.size();
+  const Shape want_shape(expected.at("shape").get<std::vector<index_t>>());
+  if (actual.shape() != want_shape || static_cast<size_t>(actual.numel()) != want.size())
+    return ::testing::AssertionFailure() << "shape " << actual.shape().str() << " vs golden "
+                                         << want_shape.str() << " with " << want.size() << " values";
   return all_close(actual.data(), want.data(), actual.numel(), atol, Tolerance<T>::rtol);
 }
 

@@ -19,6 +19,8 @@ namespace recur {
 namespace {
 
 using ::recur::testing::all_close;
+using ::recur::testing::eps_of;
+using ::recur::testing::ThreadCountGuard;
 
 // Written into the padding of C (columns past N): gemm must never touch it.
 constexpr double kPadSentinel = 12345.0;
@@ -34,11 +36,6 @@ constexpr double kPadSentinel = 12345.0;
 // every K used here (K <= 512).
 constexpr double kGemmSlack = 2.0;
 constexpr double kGemmResultUlps = 4.0;  // alpha·acc + beta·c is rounded twice; a few ulps covers it
-
-template <class T>
-constexpr double eps_of() {
-  return static_cast<double>(std::numeric_limits<T>::epsilon());
-}
 
 template <class T>
 double max_abs(const std::vector<T>& v) {
@@ -311,18 +308,6 @@ TYPED_TEST(GemmTest, GemvEdgeSizes) {
 }
 
 // ---- the multi-thread split -----------------------------------------------------------------------------
-
-// Restores recur's thread count at scope exit, even when an assertion fails.
-class ThreadCountGuard {
- public:
-  explicit ThreadCountGuard(int n) : saved_(num_threads()) { set_num_threads(n); }
-  ~ThreadCountGuard() { set_num_threads(saved_); }
-  ThreadCountGuard(const ThreadCountGuard&) = delete;
-  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
-
- private:
-  int saved_;
-};
 
 TYPED_TEST(GemmTest, LargeProductsSplitOverThreads) {
   using T = TypeParam;

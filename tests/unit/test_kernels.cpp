@@ -27,11 +27,7 @@ namespace recur::ops {
 namespace {
 
 using ::recur::testing::all_close;
-
-template <class T>
-constexpr double eps_of() {
-  return static_cast<double>(std::numeric_limits<T>::epsilon());
-}
+using ::recur::testing::eps_of;
 
 // One IEEE operation (+, -, ·) on exactly representable inputs is correctly rounded: the result is
 // within half an ulp of the exact value that the double reference holds; one ulp leaves a margin.

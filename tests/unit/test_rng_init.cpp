@@ -440,3 +440,29 @@ TEST(Init, MatrixInitializersNeedRank2) {
 
 }  // namespace
 }  // namespace recur
+
+namespace recur {
+namespace {
+
+// Exact draws for fixed seeds, the same with and without FMA (rng.cpp is built with
+// -ffp-contract=off): if these move, every seeded initialization in recur moves with them.
+TEST(RngGolden, UniformDrawsAreBitExact) {
+  Rng floats(7);
+  const float want_floats[] = {0x1.7e351p-1f, 0x1.c00b9p-3f, 0x1.8804e8p-2f, 0x1.1ec8f2p-1f};
+  for (float want : want_floats) EXPECT_EQ(floats.uniform<float>(-0.37f, 0.81f), want);
+  Rng doubles(9);
+  EXPECT_EQ(doubles.uniform<double>(-3.0, 5.0), 0x1.206cce5411204p+0);
+  EXPECT_EQ(doubles.uniform<double>(-3.0, 5.0), 0x1.3b76830e4076cp+1);
+}
+
+// normal() also goes through glibc's log/sin/cos, which are not guaranteed to round identically
+// on every CPU; on one machine these values are exact.
+TEST(RngGolden, NormalDrawsAreBitExactHere) {
+  Rng rng(7);
+  EXPECT_EQ(rng.normal<double>(0.5, 2.0), -0x1.5079ca6963af7p+1);
+  EXPECT_EQ(rng.normal<double>(0.5, 2.0), -0x1.97d892d7dcd4ep+1);
+  EXPECT_EQ(rng.normal<double>(0.5, 2.0), -0x1.722c0aac39d3p+1);
+}
+
+}  // namespace
+}  // namespace recur

@@ -5,22 +5,19 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <set>
 #include <utility>
 #include <vector>
 
 #include "recur/threads.h"
+#include "test_util.h"
 
 namespace recur {
 namespace {
 
+// Every test starts from, and restores, the process's thread count.
 class ThreadCount : public ::testing::Test {
- protected:
-  void SetUp() override { saved_ = num_threads(); }
-  void TearDown() override { set_num_threads(saved_); }
-
  private:
-  int saved_ = 1;
+  recur::testing::ThreadCountGuard guard_{num_threads()};
 };
 
 std::vector<std::pair<index_t, index_t>> chunks_of(index_t n, index_t min_per_thread) {
@@ -59,10 +56,18 @@ TEST_F(ThreadCount, SmallWorkStaysOnOneThread) {
 
 TEST_F(ThreadCount, NoNestingInsideAParallelRegion) {
   set_num_threads(2);
-  std::atomic<int> inner_chunks{0};
-  parallel_for(100, 10,
-               [&](index_t, index_t) { parallel_for(100, 10, [&](index_t, index_t) { ++inner_chunks; }); });
-  EXPECT_EQ(inner_chunks.load(), 2);  // two outer chunks, each running its inner loop serially
+  std::atomic<int> outer_chunks{0}, inner_threads_max{0};
+  parallel_for(100, 10, [&](index_t, index_t) {
+    ++outer_chunks;
+    // recur's own guard must say "one thread" here, whatever OpenMP's nesting settings are.
+    const int inner = detail::threads_for(1000000, 10);
+    int seen = inner_threads_max.load();
+    while (inner > seen && !inner_threads_max.compare_exchange_weak(seen, inner)) {
+    }
+  });
+  EXPECT_EQ(outer_chunks.load(), 2);
+  EXPECT_EQ(inner_threads_max.load(), 1);
+  EXPECT_EQ(detail::threads_for(1000000, 10), 2);  // and two outside
 }
 
 TEST_F(ThreadCount, RejectsNonPositiveCounts) {

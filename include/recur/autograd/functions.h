@@ -70,8 +70,9 @@ Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length);
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, int axis, const std::vector<index_t>& sizes);
 
-// table: (V, E); ids: N integers in [0, V) → (N, E). The table's gradient is dense in the flat
-// buffer (ops::embedding_backward_sparse serves sparse-gradient optimizers).
+// table: (V, E); ids: N integers in [0, V) → (N, E). On the tape the table's gradient is dense (it
+// accumulates into the flat gradient buffer); ops::embedding_backward_sparse gives the touched rows
+// only, for a large-vocabulary sparse update (no optimizer uses it yet).
 template <class T>
 Var<T> embedding(const Var<T>& table, std::vector<std::int32_t> ids);
 

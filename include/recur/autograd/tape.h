@@ -9,9 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <span>
-#include <vector>
 
 #include "recur/tensor.h"
 
@@ -20,7 +20,8 @@ namespace recur::ag {
 template <class T>
 class Tape;
 
-// A handle to one node of a tape. Cheap to copy; invalid after the tape is cleared.
+// A handle to one node of a tape. Cheap to copy; invalid after the tape is cleared (using it then
+// throws). References returned by value()/grad()/shape() stay valid until clear().
 template <class T>
 class Var {
  public:
@@ -53,6 +54,9 @@ class Tape {
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
+  // Leaves share the given tensor's storage (no copy), and ops save their inputs for backward the
+  // same way: do not overwrite a tensor handed to the tape until backward() has run (clone() it
+  // first to reuse a buffer).
   Var<T> constant(Tensor<T> value);              // never differentiated
   Var<T> variable(Tensor<T> value);              // a leaf with its own gradient
   Var<T> leaf(Tensor<T> value, Tensor<T> grad);  // a leaf whose gradient accumulates into `grad`
@@ -83,7 +87,7 @@ class Tape {
   const Node& node(std::int32_t id, std::uint32_t generation) const;
   Var<T> push(Node node);
 
-  std::vector<Node> nodes_;
+  std::deque<Node> nodes_;  // a deque: references to nodes stay valid while ops append more
   std::uint32_t generation_ = 1;
   bool grad_enabled_ = true;
   bool backward_done_ = false;

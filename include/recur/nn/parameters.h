@@ -23,6 +23,13 @@ class ParameterTable {
     index_t offset;  // into the flat buffers
   };
 
+  ParameterTable() = default;
+  // Not copyable: views and optimizers refer to the buffers; a copy would silently share them.
+  ParameterTable(const ParameterTable&) = delete;
+  ParameterTable& operator=(const ParameterTable&) = delete;
+  ParameterTable(ParameterTable&&) = default;
+  ParameterTable& operator=(ParameterTable&&) = default;
+
   int add(std::string name, const Shape& shape);  // returns the parameter's id
   void freeze();
   bool frozen() const { return values_ != nullptr; }

@@ -16,7 +16,8 @@ struct CrossEntropyOptions {
 
 // Cross-entropy of each row's logits against its target class:
 //   loss_n = w_n · (logsumexp(logits[n, :]) - logits[n, target_n])
-//   logits: (N, C)   targets: (N), each in [0, C) or ignore_index   mask: (N) row weights w_n or null (= 1)
+//   logits: (N, C)   targets: (N), each in [0, C) or ignore_index
+//   mask: (N) row weights w_n >= 0 (finite), or null for all 1
 //   log_probs: (N, C) output, saved for the backward     losses: (N) per-row losses, or null
 // Returns Σ_n loss_n for kSum and kNone, and Σ_n loss_n / Σ_n w_n (over counted rows) for kMean;
 // a batch with no counted row has loss 0 and zero gradient.

@@ -1,11 +1,31 @@
-// Internal: row maxima, and sums and dot products accumulated in double over 8 independent lanes. The lanes
-// break the serial add chain (a plain `double s += x[i]` loop runs at one add per 4 cycles and cannot be
-// vectorized without -ffast-math); the result is deterministic: lane order is fixed.
+// Internal helpers shared by the kernels in src/ops/:
+// - how elementwise and row-wise work is split over recur's threads;
+// - row maxima, sums and dot products over 8 fixed lanes (sums in double). The lanes break the
+//   serial chain of a plain `s += x[i]` loop (one add per 4 cycles, not vectorizable without
+//   -ffast-math) while keeping the result deterministic: the lane order is fixed.
 #pragma once
 
 #include "recur/common.h"
+#include "recur/threads.h"
 
 namespace recur::ops::detail {
+
+// Elementwise and row passes are memory-bound: split them only when each thread gets this much.
+constexpr index_t kMinElementsPerThread = index_t(1) << 14;
+
+// body(i) for every i in [0, n), in parallel for large n.
+template <class Body>
+void for_each_element(index_t n, Body&& body) {
+  parallel_for(n, kMinElementsPerThread, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) body(i);
+  });
+}
+
+// body(row_begin, row_end) over N rows of C elements, in parallel for large N·C.
+template <class Body>
+void for_row_blocks(index_t N, index_t C, Body&& body) {
+  parallel_for_rows(N, C, kMinElementsPerThread, static_cast<Body&&>(body));
+}
 
 constexpr int kLanes = 8;
 

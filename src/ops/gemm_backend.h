@@ -14,4 +14,10 @@ template <class T>
 void gemv_backend(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
                   T* y);
 
+// Each backend file instantiates both precisions with this.
+#define RECUR_INSTANTIATE_GEMM_BACKEND(T)                                                                \
+  template void gemm_backend<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
+                                index_t, T, T*, index_t);                                                \
+  template void gemv_backend<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
+
 }  // namespace recur::detail

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <array>
-#include <numeric>
 
 #include "recur/ops/elementwise.h"
 #include "recur/ops/embedding.h"
@@ -130,7 +129,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   RECUR_CHECK(W.shape().rank() == 2 && x.shape().rank() >= 1 && x.shape()[-1] == W.shape()[1],
               fmt::format("linear: input {} does not match weight {} (want (..., I) and (O, I))",
                           x.shape().str(), W.shape().str()));
-  const index_t O = W.shape()[0], I = W.shape()[1], N = x.value().numel() / std::max<index_t>(I, 1);
+  const index_t O = W.shape()[0], I = W.shape()[1], N = x.shape().outer(-1);  // rows, even when I = 0
   if (b.defined())
     RECUR_CHECK(b.shape() == Shape({O}), fmt::format("linear: bias {} should be ({},)", b.shape().str(), O));
   std::vector<index_t> dims = x.shape().dims();
@@ -207,7 +206,12 @@ Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
 
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, int axis, const std::vector<index_t>& sizes) {
-  const index_t total = std::accumulate(sizes.begin(), sizes.end(), index_t(0));
+  index_t total = 0;
+  for (index_t size : sizes) {
+    RECUR_CHECK(size >= 0 && !__builtin_add_overflow(total, size, &total),
+                fmt::format("split of {} on axis {}: size {} is negative or the sizes overflow",
+                            x.shape().str(), axis, size));
+  }
   RECUR_CHECK(total == x.shape()[axis], fmt::format("split: sizes add up to {} but axis {} of {} has {}",
                                                     total, axis, x.shape().str(), x.shape()[axis]));
   std::vector<Var<T>> parts;

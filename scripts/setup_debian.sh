@@ -3,7 +3,7 @@
 # Usage: scripts/setup_debian.sh [--with-torch]   (--with-torch adds python3-torch for tools/make_goldens.py)
 set -euo pipefail
 
-packages=(build-essential cmake libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
+packages=(build-essential cmake pkg-config git libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libfmt-dev clang-format)
 if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch); fi
 

@@ -6,10 +6,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <string>
-#include <vector>
-
+#include <initializer_list>
 #include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "recur/tensor.h"
 #include "recur/threads.h"
@@ -20,6 +21,24 @@ namespace recur::testing {
 template <class T>
 constexpr double eps_of() {
   return static_cast<double>(std::numeric_limits<T>::epsilon());
+}
+
+// Passes iff f() throws recur::Error whose message contains every one of `parts`.
+template <class F>
+::testing::AssertionResult throws_error_with(F&& f, std::initializer_list<std::string_view> parts) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (std::string_view part : parts)
+      if (message.find(part) == std::string::npos)
+        return ::testing::AssertionFailure()
+               << "message \"" << message << "\" does not mention \"" << part << "\"";
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw a non-recur exception: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
 }
 
 // Sets recur's thread count for a scope and restores it at exit, even when an assertion fails.

@@ -19,23 +19,7 @@
 namespace recur::ag {
 namespace {
 
-// Passes iff f() throws recur::Error whose message contains every one of `parts`.
-template <class F>
-::testing::AssertionResult throws_error_with(F&& f, std::initializer_list<std::string_view> parts) {
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (std::string_view part : parts)
-      if (message.find(part) == std::string::npos)
-        return ::testing::AssertionFailure()
-               << "message \"" << message << "\" does not mention \"" << part << "\"";
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-recur exception: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+using ::recur::testing::throws_error_with;
 
 Tensor<float> iota_tensor(const Shape& shape, float start = 0.25f, float step = 0.5f) {
   Tensor<float> t(shape);

@@ -61,7 +61,9 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T*
     gemv(ta, M, K, alpha, A, lda, B, beta, C);
     return;
   }
-  const int threads = detail::threads_for(M * N * K, kMinParallelMacs);
+  // M·N·K can exceed 2^63 for legal (if absurd) sizes; only its order of magnitude matters here.
+  const double macs = double(M) * double(N) * double(K);
+  const int threads = detail::threads_for(macs < 0x1p62 ? index_t(macs) : index_t(1) << 62, kMinParallelMacs);
   const bool split_rows = M >= N;
   const index_t extent = split_rows ? M : N;
   const int parts = static_cast<int>(std::min<index_t>(threads, (extent + kSplitAlign - 1) / kSplitAlign));

@@ -2,9 +2,9 @@
 //
 // Every op appends a node (its value and a closure that maps the node's gradient to its inputs'
 // gradients); backward() walks the nodes in reverse once. A node is differentiated only if some
-// input needs a gradient, and gradients are allocated lazily, so inference under NoGrad records
-// nothing. A fused op (later: a whole LSTM layer over T steps) is one node like any other.
-// Parameters enter as leaves whose gradient *is* a view into the flat gradient buffer of a
+// input needs a gradient, and gradients are allocated lazily, so inference under NoGrad keeps the
+// values but no closures and no gradients. A fused op (later: a whole LSTM layer over T steps) is one node
+// like any other. Parameters enter as leaves whose gradient *is* a view into the flat gradient buffer of a
 // ParameterTable, so backward accumulates straight into it.
 #pragma once
 

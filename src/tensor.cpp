@@ -72,6 +72,13 @@ Tensor<T>::Tensor(const Shape& shape, std::shared_ptr<T[]> owner, T* data)
     : shape_(shape), storage_(std::move(owner)), data_(data) {}
 
 template <class T>
+Tensor<T> Tensor<T>::uninitialized(const Shape& shape) {
+  std::shared_ptr<T[]> storage(new T[std::max<index_t>(shape.numel(), 1)]);
+  T* data = storage.get();
+  return Tensor(shape, std::move(storage), data);
+}
+
+template <class T>
 Tensor<T> Tensor<T>::full(const Shape& shape, T value) {
   Tensor t(shape);
   t.fill(value);

@@ -5,6 +5,12 @@ Needs Debian's python3-torch (run with /usr/bin/python3; `scripts/setup_debian.s
 The tests read these files and need no Python. Every case is computed in float64 from inputs
 generated here with a fixed seed; recur reproduces the forward values and every gradient.
 
+    ops.json, lstm_cell.json, optimizers.json   single ops, an unrolled LSTMCell, optimizer steps
+    rnn_tanh.json, rnn_relu.json, lstm.json, gru.json
+        nn.RNN (tanh, relu), nn.LSTM and nn.GRU: {"generator", "cases": [8 cases]} covering
+        {1, 2 layers} x {uni, bidirectional} x {equal lengths, packed variable lengths}, each with
+        x, h0 (c0), params (state_dict names), output, h_n (c_n), upstream gradients and all grads.
+
     /usr/bin/python3 tools/make_goldens.py [--out tests/parity/goldens]
 """
 import argparse
@@ -151,6 +157,107 @@ def optimizer_case(gen):
     return out
 
 
+RNN_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+
+
+def make_rnn(mode, I, H, num_layers, bidirectional):
+    kwargs = dict(input_size=I, hidden_size=H, num_layers=num_layers, bidirectional=bidirectional,
+                  batch_first=False, dropout=0.0)
+    if mode == "lstm":
+        return torch.nn.LSTM(**kwargs)
+    if mode == "gru":
+        return torch.nn.GRU(**kwargs)
+    return torch.nn.RNN(nonlinearity=mode[len("rnn_"):], **kwargs)
+
+
+def check_rnn_case(mode, module, x, h0, c0, lengths, output, h_n, dx):
+    """Asserts the packed-sequence semantics the C++ tests rely on."""
+    T, B, _ = x.shape
+    D = 2 if module.bidirectional else 1
+    H = module.hidden_size
+    top = (module.num_layers - 1) * D  # h_n rows of the last layer: top (forward), top + 1 (reverse)
+    for b, L in enumerate(lengths):
+        # Padded positions: output is exactly 0 and receive exactly no gradient.
+        assert torch.all(output[L:, b] == 0) and torch.all(dx[L:, b] == 0)
+        # Forward h_n is the output at the last valid step; reverse h_n is the output at step 0.
+        assert torch.equal(h_n[top, b], output[L - 1, b, :H])
+        if D == 2:
+            assert torch.equal(h_n[top + 1, b], output[0, b, H:])
+        # The packed batch agrees with sequence b run alone over its own length.
+        with torch.no_grad():
+            state = (h0[:, b:b + 1], c0[:, b:b + 1]) if mode == "lstm" else h0[:, b:b + 1]
+            out_b, state_b = module(x[:L, b:b + 1], state)
+            hn_b = state_b[0] if mode == "lstm" else state_b
+        assert torch.allclose(out_b[:, 0], output[:L, b], rtol=0, atol=1e-12)
+        assert torch.allclose(hn_b[:, 0], h_n[:, b], rtol=0, atol=1e-12)
+
+
+def rnn_case(mode, num_layers, bidirectional, packed, gen):
+    """One nn.RNN/LSTM/GRU forward and backward against random upstream gradients of output and h_n (c_n)."""
+    T, B, I, H = 5, 3, 4, 3
+    D = 2 if bidirectional else 1
+    lengths = [5, 2, 4] if packed else [T] * B  # unsorted on purpose: enforce_sorted=False
+    is_lstm = mode == "lstm"
+    module = make_rnn(mode, I, H, num_layers, bidirectional)
+
+    x = leaf((T, B, I), gen)
+    h0 = leaf((num_layers * D, B, H), gen, scale=0.5)
+    c0 = leaf((num_layers * D, B, H), gen, scale=0.5) if is_lstm else None
+    with torch.no_grad():
+        for p in module.parameters():  # state_dict order; torch's own init is overwritten
+            p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * 0.6)
+    params = dict(module.named_parameters())
+    assert list(params) == list(module.state_dict())
+
+    state = (h0, c0) if is_lstm else h0
+    if packed:
+        seq = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+        out_packed, state_n = module(seq, state)
+        output, _ = torch.nn.utils.rnn.pad_packed_sequence(out_packed, total_length=T)
+    else:
+        output, state_n = module(x, state)
+    h_n, c_n = state_n if is_lstm else (state_n, None)
+
+    # Upstream gradients, also at padded output positions (which must receive nothing).
+    d_output = torch.rand(output.shape, generator=gen) * 2 - 1
+    d_h_n = torch.rand(h_n.shape, generator=gen) * 2 - 1
+    loss = (output * d_output).sum() + (h_n * d_h_n).sum()
+    if is_lstm:
+        d_c_n = torch.rand(c_n.shape, generator=gen) * 2 - 1
+        loss = loss + (c_n * d_c_n).sum()
+    loss.backward()
+    check_rnn_case(mode, module, x, h0, c0, lengths, output, h_n, x.grad)
+
+    case = {"name": f"{mode}_{num_layers}l_{'bi' if bidirectional else 'uni'}_{'packed' if packed else 'equal'}",
+            "mode": mode, "num_layers": num_layers, "bidirectional": bidirectional,
+            "T": T, "B": B, "input_size": I, "hidden_size": H, "lengths": lengths,
+            "x": tensor_entry(x), "h0": tensor_entry(h0)}
+    if is_lstm:
+        case["c0"] = tensor_entry(c0)
+    case["params"] = {k: tensor_entry(v) for k, v in params.items()}
+    case["output"] = tensor_entry(output)
+    case["h_n"] = tensor_entry(h_n)
+    if is_lstm:
+        case["c_n"] = tensor_entry(c_n)
+    case["d_output"] = tensor_entry(d_output)
+    case["d_h_n"] = tensor_entry(d_h_n)
+    if is_lstm:
+        case["d_c_n"] = tensor_entry(d_c_n)
+    case["loss"] = float(loss)
+    case["grads"] = {k: tensor_entry(v.grad) for k, v in params.items()}
+    case["dx"] = tensor_entry(x.grad)
+    case["dh0"] = tensor_entry(h0.grad)
+    if is_lstm:
+        case["dc0"] = tensor_entry(c0.grad)
+    return case
+
+
+def rnn_file(mode, gen):
+    """The 8 cases of one recurrent mode: {1, 2} layers x {uni, bi} x {equal, packed}."""
+    return {"cases": [rnn_case(mode, num_layers, bidirectional, packed, gen)
+                      for num_layers in (1, 2) for bidirectional in (False, True) for packed in (False, True)]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "parity", "goldens"))
@@ -160,6 +267,10 @@ def main():
     write(args.out, "ops", ops_case(gen))
     write(args.out, "lstm_cell", lstm_case(gen))
     write(args.out, "optimizers", optimizer_case(gen))
+    # The recurrent layers draw from their own generator so the files above never change.
+    rnn_gen = torch.Generator().manual_seed(20261122)
+    for mode in RNN_MODES:
+        write(args.out, mode, rnn_file(mode, rnn_gen))
 
 
 if __name__ == "__main__":

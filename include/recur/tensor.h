@@ -46,6 +46,9 @@ class Tensor {
 
   static Tensor zeros(const Shape& shape) { return Tensor(shape); }
   static Tensor full(const Shape& shape, T value);
+  // Storage left uninitialized: for buffers a kernel overwrites completely before reading (the
+  // fused layers' activation storage, which zero-filling would cost a full memory pass).
+  static Tensor uninitialized(const Shape& shape);
 
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }

@@ -1,0 +1,31 @@
+// Internal: the row loop and small helpers the cell step kernels share.
+#pragma once
+
+#include <algorithm>
+
+#include "../ops/kernel_support.h"
+#include "recur/ops/gemm.h"
+#include "recur/ops/vmath.h"
+#include "scan_cells.h"
+
+namespace recur::nn::detail {
+
+// body(b) for each of B rows of `width` elements, split over threads for large B·width.
+template <class Body>
+void for_each_row(index_t B, index_t width, Body&& body) {
+  ops::detail::for_row_blocks(B, width, [&](index_t begin, index_t end) {
+    for (index_t b = begin; b < end; ++b) body(b);
+  });
+}
+
+template <class T>
+void copy_row(const T* src, T* dst, index_t n) {
+  std::copy(src, src + n, dst);
+}
+
+template <class T>
+void zero_row(T* dst, index_t n) {
+  std::fill(dst, dst + n, T(0));
+}
+
+}  // namespace recur::nn::detail

@@ -1,0 +1,290 @@
+// The time loop of the fused layer (scan.h): input projection, the steps of scan_cells.h in the
+// direction's order, and the chunk-level weight-gradient GEMMs after the backward walk.
+#include "recur/nn/scan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "recur/ops/elementwise.h"
+#include "recur/ops/gemm.h"
+#include "scan_cells.h"
+
+namespace recur::nn {
+
+using detail::StepBackward;
+using detail::StepForward;
+
+int saved_width(CellKind kind) {
+  switch (kind) {
+    case CellKind::kLstm:
+      return 5;
+    case CellKind::kGru:
+    case CellKind::kGruResetBefore:
+      return 4;
+    case CellKind::kJordan:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+template <class T>
+ScanTrace<T>::ScanTrace(CellKind kind, const ScanDims& d)
+    : saved(Tensor<T>::uninitialized(Shape{d.T, d.B, saved_width(kind) * d.H})),
+      states(Tensor<T>::uninitialized(Shape{d.T + 1, d.B, d.H})),
+      cells(has_cell_state(kind) ? Tensor<T>::uninitialized(Shape{d.T + 1, d.B, d.H}) : Tensor<T>()) {}
+
+template <class T>
+index_t ScanTrace<T>::bytes() const {
+  return (saved.numel() + states.numel() + cells.numel()) * static_cast<index_t>(sizeof(T));
+}
+
+namespace {
+
+// The k-th step processed, and the state slots around step t (ScanTrace::states).
+index_t step_at(Direction d, index_t T, index_t k) {
+  return d == Direction::kForward ? k : T - 1 - k;
+}
+index_t slot_before(Direction d, index_t t) {
+  return d == Direction::kForward ? t : t + 1;
+}
+index_t slot_after(Direction d, index_t t) {
+  return d == Direction::kForward ? t + 1 : t;
+}
+
+template <class T>
+void check_arguments(CellKind kind, const ScanDims& d, const ScanWeights<T>& w, const index_t* lengths) {
+  RECUR_CHECK(d.T >= 0 && d.B >= 0 && d.I >= 0 && d.H >= 1,
+              fmt::format("{} layer: bad dims T={} B={} I={} H={}", cell_name(kind), d.T, d.B, d.I, d.H));
+  RECUR_CHECK(w.W_ih && w.W_hh && w.b_ih && w.b_hh,
+              fmt::format("{} layer: missing weights", cell_name(kind)));
+  RECUR_CHECK(!has_output_projection(kind) || (w.W_hy && w.b_hy),
+              fmt::format("{} layer: missing weight_hy / bias_hy", cell_name(kind)));
+  if (lengths)
+    for (index_t b = 0; b < d.B; ++b)
+      RECUR_CHECK(lengths[b] >= 0 && lengths[b] <= d.T,
+                  fmt::format("{} layer: lengths[{}] = {} is outside [0, T = {}]", cell_name(kind), b,
+                              lengths[b], d.T));
+}
+
+template <class T>
+void step_forward(CellKind kind, const StepForward<T>& s) {
+  switch (kind) {
+    case CellKind::kRnnTanh:
+      return detail::rnn_step_forward(s, false);
+    case CellKind::kRnnRelu:
+      return detail::rnn_step_forward(s, true);
+    case CellKind::kLstm:
+      return detail::lstm_step_forward(s);
+    case CellKind::kGru:
+      return detail::gru_step_forward(s);
+    case CellKind::kGruResetBefore:
+      return detail::gru_reset_before_step_forward(s);
+    case CellKind::kJordan:
+      return detail::jordan_step_forward(s);
+  }
+}
+
+template <class T>
+void step_backward(CellKind kind, const StepBackward<T>& s) {
+  switch (kind) {
+    case CellKind::kRnnTanh:
+      return detail::rnn_step_backward(s, false);
+    case CellKind::kRnnRelu:
+      return detail::rnn_step_backward(s, true);
+    case CellKind::kLstm:
+      return detail::lstm_step_backward(s);
+    case CellKind::kGru:
+      return detail::gru_step_backward(s);
+    case CellKind::kGruResetBefore:
+      return detail::gru_reset_before_step_backward(s);
+    case CellKind::kJordan:
+      return detail::jordan_step_backward(s);
+  }
+}
+
+// pre (M, G·H) = x (M, I) · W_ihᵀ
+template <class T>
+void project_inputs(index_t M, index_t I, index_t GH, const T* x, const T* W_ih, T* pre) {
+  gemm(Trans::kNo, Trans::kYes, M, GH, I, T(1), x, I, W_ih, I, T(0), pre, GH);
+}
+
+template <class T>
+void copy_or_zero(const T* src, T* dst, index_t n) {
+  if (src)
+    std::copy(src, src + n, dst);
+  else
+    std::fill(dst, dst + n, T(0));
+}
+
+}  // namespace
+
+template <class T>
+void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWeights<T>& w, const T* x,
+                  const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                  ScanTrace<T>* trace) {
+  check_arguments(kind, d, w, lengths);
+  const index_t T_ = d.T, B = d.B, H = d.H, BH = B * H, GH = gate_count(kind) * H, SH = saved_width(kind) * H;
+  const bool cell = has_cell_state(kind);
+
+  std::vector<T> bias(static_cast<size_t>(GH));
+  detail::folded_bias(kind, w, H, bias.data());
+  Tensor<T> scratch = Tensor<T>::uninitialized(Shape{B, GH});
+  StepForward<T> s;
+  s.B = B;
+  s.H = H;
+  s.w = &w;
+  s.lengths = lengths;
+  s.bias = bias.data();
+  s.scratch = scratch.data();
+
+  if (trace) {
+    // Training: all T·B input rows in one GEMM; states and activations go to the trace.
+    RECUR_CHECK(trace->states.numel() == (T_ + 1) * BH && trace->saved.numel() == T_ * B * SH,
+                fmt::format("{} layer: trace sized for another (T, B, H) than ({}, {}, {})", cell_name(kind),
+                            T_, B, H));
+    Tensor<T> pre = Tensor<T>::uninitialized(Shape{T_, B, GH});
+    project_inputs(T_ * B, d.I, GH, x, w.W_ih, pre.data());
+    T* states = trace->states.data();
+    T* cells = cell ? trace->cells.data() : nullptr;
+    const index_t first = slot_before(dir, step_at(dir, T_, 0));
+    copy_or_zero(h0, states + first * BH, BH);
+    if (cell) copy_or_zero(c0, cells + first * BH, BH);
+    for (index_t k = 0; k < T_; ++k) {
+      const index_t t = step_at(dir, T_, k), before = slot_before(dir, t), after = slot_after(dir, t);
+      s.t = t;
+      s.pre = pre.data() + t * B * GH;
+      s.h_prev = states + before * BH;
+      s.h_next = states + after * BH;
+      s.c_prev = cell ? cells + before * BH : nullptr;
+      s.c_next = cell ? cells + after * BH : nullptr;
+      s.y = y + t * BH;
+      s.saved = trace->saved.data() + t * B * SH;
+      step_forward(kind, s);
+    }
+    const index_t last = dir == Direction::kForward ? T_ : 0;
+    if (h_n) std::copy(states + last * BH, states + (last + 1) * BH, h_n);
+    if (c_n && cell) std::copy(cells + last * BH, cells + (last + 1) * BH, c_n);
+    return;
+  }
+
+  // Inference: the input projection step by step on B rows, states in two alternating buffers.
+  Tensor<T> pre = Tensor<T>::uninitialized(Shape{B, GH});
+  Tensor<T> saved = Tensor<T>::uninitialized(Shape{B, std::max<index_t>(SH, 1)});
+  Tensor<T> h = Tensor<T>::uninitialized(Shape{2, B, H}), c;
+  copy_or_zero(h0, h.data(), BH);
+  if (cell) {
+    c = Tensor<T>::uninitialized(Shape{2, B, H});
+    copy_or_zero(c0, c.data(), BH);
+  }
+  s.pre = pre.data();
+  s.saved = saved.data();
+  int current = 0;
+  for (index_t k = 0; k < T_; ++k) {
+    const index_t t = step_at(dir, T_, k);
+    project_inputs(B, d.I, GH, x + t * B * d.I, w.W_ih, pre.data());
+    s.t = t;
+    s.h_prev = h.data() + current * BH;
+    s.h_next = h.data() + (1 - current) * BH;
+    s.c_prev = cell ? c.data() + current * BH : nullptr;
+    s.c_next = cell ? c.data() + (1 - current) * BH : nullptr;
+    s.y = y + t * BH;
+    step_forward(kind, s);
+    current = 1 - current;
+  }
+  if (h_n) std::copy(h.data() + current * BH, h.data() + (current + 1) * BH, h_n);
+  if (c_n && cell) std::copy(c.data() + current * BH, c.data() + (current + 1) * BH, c_n);
+}
+
+template <class T>
+void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWeights<T>& w, const T* x,
+                   const index_t* lengths, const ScanTrace<T>& trace, const T* dy, const T* dh_n,
+                   const T* dc_n, const ScanGrads<T>& g) {
+  check_arguments(kind, d, w, lengths);
+  const index_t T_ = d.T, B = d.B, H = d.H, I = d.I, BH = B * H, TB = T_ * B;
+  const index_t GH = gate_count(kind) * H, SH = saved_width(kind) * H;
+  const bool cell = has_cell_state(kind), jordan = has_output_projection(kind);
+  RECUR_CHECK(trace.states.numel() == (T_ + 1) * BH,
+              fmt::format("{} layer backward: trace does not match (T, B, H) = ({}, {}, {})", cell_name(kind),
+                          T_, B, H));
+
+  // Gate gradients of every step; the GRU's recurrent side differs from its input side in n.
+  Tensor<T> dG_x = Tensor<T>::uninitialized(Shape{T_, B, GH});
+  Tensor<T> dG_h = kind == CellKind::kGru ? Tensor<T>::uninitialized(Shape{T_, B, GH}) : dG_x;
+  Tensor<T> dG_y = jordan ? Tensor<T>::uninitialized(Shape{T_, B, H}) : Tensor<T>();
+  Tensor<T> dh = Tensor<T>::uninitialized(Shape{2, B, H}), dc,
+            scratch = Tensor<T>::uninitialized(Shape{B, H});
+  copy_or_zero(dh_n, dh.data(), BH);
+  if (cell) {
+    dc = Tensor<T>::uninitialized(Shape{2, B, H});
+    copy_or_zero(dc_n, dc.data(), BH);
+  }
+
+  const T* states = trace.states.data();
+  const T* cells = cell ? trace.cells.data() : nullptr;
+  StepBackward<T> s;
+  s.B = B;
+  s.H = H;
+  s.w = &w;
+  s.lengths = lengths;
+  s.scratch = scratch.data();
+  int current = 0;
+  for (index_t k = T_ - 1; k >= 0; --k) {
+    const index_t t = step_at(dir, T_, k), before = slot_before(dir, t);
+    s.t = t;
+    s.saved = trace.saved.data() + t * B * SH;
+    s.h_prev = states + before * BH;
+    s.h_next = states + slot_after(dir, t) * BH;
+    s.c_prev = cell ? cells + before * BH : nullptr;
+    s.dy = dy ? dy + t * BH : nullptr;
+    s.dh = dh.data() + current * BH;
+    s.dh_prev = dh.data() + (1 - current) * BH;
+    s.dc = cell ? dc.data() + current * BH : nullptr;
+    s.dc_prev = cell ? dc.data() + (1 - current) * BH : nullptr;
+    s.dG_x = dG_x.data() + t * B * GH;
+    s.dG_h = dG_h.data() + t * B * GH;
+    s.dG_y = jordan ? dG_y.data() + t * BH : nullptr;
+    step_backward(kind, s);
+    current = 1 - current;
+  }
+  if (g.dh0) ops::accumulate(dh.data() + current * BH, T(1), g.dh0, BH);
+  if (g.dc0 && cell) ops::accumulate(dc.data() + current * BH, T(1), g.dc0, BH);
+
+  // Chunk level: one GEMM each over all T·B rows (padded rows have zero gate gradients).
+  //   dx += dG_x · W_ih      dW_ih += dG_xᵀ · X      dW_hh += dG_hᵀ · H_prev
+  if (g.dx) gemm(Trans::kNo, Trans::kNo, TB, I, GH, T(1), dG_x.data(), GH, w.W_ih, I, T(1), g.dx, I);
+  if (g.dW_ih) gemm(Trans::kYes, Trans::kNo, GH, I, TB, T(1), dG_x.data(), GH, x, I, T(1), g.dW_ih, I);
+  if (g.db_ih) ops::add_bias_backward<T>(dG_x.data(), nullptr, g.db_ih, TB, GH);
+  const T* H_prev = states + (dir == Direction::kForward ? 0 : BH);  // (T·B, H): the state before each step
+  if (g.dW_hh) {
+    if (kind == CellKind::kGruResetBefore) {
+      // Rows [r z] multiply h_prev; rows n multiply r ⊙ h_prev (saved at offset 3H).
+      gemm(Trans::kYes, Trans::kNo, 2 * H, H, TB, T(1), dG_h.data(), GH, H_prev, H, T(1), g.dW_hh, H);
+      gemm(Trans::kYes, Trans::kNo, H, H, TB, T(1), dG_h.data() + 2 * H, GH, trace.saved.data() + 3 * H, SH,
+           T(1), g.dW_hh + 2 * H * H, H);
+    } else {
+      gemm(Trans::kYes, Trans::kNo, GH, H, TB, T(1), dG_h.data(), GH, H_prev, H, T(1), g.dW_hh, H);
+    }
+  }
+  if (g.db_hh) ops::add_bias_backward<T>(dG_h.data(), nullptr, g.db_hh, TB, GH);
+  if (jordan) {
+    // y_t = tanh(h_t W_hyᵀ + b_hy): dW_hy += dG_yᵀ · H_hidden (the saved hidden activations)
+    if (g.dW_hy)
+      gemm(Trans::kYes, Trans::kNo, H, H, TB, T(1), dG_y.data(), H, trace.saved.data(), H, T(1), g.dW_hy, H);
+    if (g.db_hy) ops::add_bias_backward<T>(dG_y.data(), nullptr, g.db_hy, TB, H);
+  }
+}
+
+#define RECUR_INSTANTIATE_SCAN(T)                                                                       \
+  template struct ScanTrace<T>;                                                                         \
+  template void scan_forward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,  \
+                                const index_t*, const T*, const T*, T*, T*, T*, ScanTrace<T>*);         \
+  template void scan_backward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*, \
+                                 const index_t*, const ScanTrace<T>&, const T*, const T*, const T*,     \
+                                 const ScanGrads<T>&);
+RECUR_INSTANTIATE_SCAN(float)
+RECUR_INSTANTIATE_SCAN(double)
+
+}  // namespace recur::nn

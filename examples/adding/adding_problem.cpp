@@ -3,7 +3,7 @@
 // marked values. Predicting the constant 1 gives MSE 1/6 ≈ 0.167, so a model is learning once its
 // MSE falls clearly below that; the task needs memory across up to T steps.
 //
-// Model: one LSTM layer composed from tape ops (autograd/lstm_cell.h) and a linear read-out of the last
+// Model: one LSTM layer composed from tape ops (autograd/composed_cells.h) and a linear read-out of the last
 // hidden state, trained with Adam and gradient clipping. This is the project's demo until the
 // char-level language model exists.
 #include <fmt/format.h>
@@ -13,7 +13,7 @@
 #include <cmath>
 
 #include "recur/autograd/functions.h"
-#include "recur/autograd/lstm_cell.h"
+#include "recur/autograd/composed_cells.h"
 #include "recur/init.h"
 #include "recur/threads.h"
 #include "recur/train/optimizer.h"

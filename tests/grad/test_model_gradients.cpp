@@ -3,7 +3,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
-#include "recur/autograd/lstm_cell.h"
+#include "recur/autograd/composed_cells.h"
 #include "recur/init.h"
 
 namespace recur::ag {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "recur/autograd/functions.h"
-#include "recur/autograd/lstm_cell.h"
+#include "recur/autograd/composed_cells.h"
 #include "recur/train/optimizer.h"
 #include "test_util.h"
 

@@ -1,0 +1,248 @@
+// layers::RnnStream: stepping a unidirectional Rnn one step at a time gives the very bits of
+// Rnn::forward under NoGrad (same batch size, same thread count), for every cell, 1 and 2 layers,
+// zero and learned initial states; a stream is a value (copies are independent), reset() restarts
+// it, and misuse throws recur::Error naming what was wrong.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "recur/init.h"
+#include "recur/layers/rnn_stream.h"
+#include "test_util.h"
+
+namespace recur::layers {
+namespace {
+
+using ag::Var;
+using nn::CellKind;
+using testing::throws_error_with;
+
+constexpr index_t kT = 6, kI = 3, kH = 5;
+
+// Passes iff a and b have the same shape and the same bytes; else names the first differing element.
+::testing::AssertionResult bit_identical(const Tensor<float>& a, const Tensor<float>& b) {
+  if (a.shape() != b.shape())
+    return ::testing::AssertionFailure() << "shapes differ: " << a.shape().str() << " vs " << b.shape().str();
+  if (std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0)
+    return ::testing::AssertionSuccess();
+  for (index_t i = 0;; ++i)
+    if (std::memcmp(a.data() + i, b.data() + i, sizeof(float)) != 0)
+      return ::testing::AssertionFailure()
+             << "element " << i << " differs: " << std::hexfloat << a[i] << " vs " << b[i];
+}
+
+// A unidirectional Rnn over its own table, PyTorch-initialized; a learned initial state is set to
+// nonzero values (init() zeroes it).
+struct Model {
+  Model(CellKind cell, int layers, bool learned) : rnn(params, options(cell, layers, learned)) {
+    params.freeze();
+    Rng rng(17);
+    rnn.init(rng);
+    for (int l = 0; l < layers; ++l)
+      for (int id : {rnn.layer(l, 0).h0, rnn.layer(l, 0).c0})
+        if (id >= 0) {
+          Tensor<float> v = params.value(id);
+          init::uniform(v, -0.9f, 0.9f, rng);
+        }
+  }
+  static RnnOptions options(CellKind cell, int layers, bool learned) {
+    RnnOptions o;
+    o.cell = cell;
+    o.input_size = kI;
+    o.hidden_size = kH;
+    o.num_layers = layers;
+    o.learn_initial_state = learned;
+    return o;
+  }
+
+  nn::ParameterTable<float> params;
+  Rnn<float> rnn;
+};
+
+Tensor<float> random_input(index_t batch, std::uint64_t seed = 2) {
+  Tensor<float> x(Shape{kT, batch, kI});
+  Rng rng(seed);
+  init::uniform(x, -1.0f, 1.0f, rng);
+  return x;
+}
+
+class RnnStreamTest : public ::testing::TestWithParam<CellKind> {};
+
+TEST_P(RnnStreamTest, BitIdenticalToWholeSequenceInference) {
+  const CellKind cell = GetParam();
+  for (int layers : {1, 2})
+    for (index_t batch : {1, 4})
+      for (bool learned : {false, true}) {
+        SCOPED_TRACE(std::to_string(layers) + " layers, batch " + std::to_string(batch) +
+                     (learned ? ", learned initial state" : ", zero initial state"));
+        const Model m(cell, layers, learned);
+        const Tensor<float> x = random_input(batch);
+        ag::Tape<float> tape;
+        ag::NoGrad<float> no_grad(tape);
+        const RnnResult<float> whole = m.rnn.forward(tape.constant(x));
+
+        RnnStream<float> stream(m.rnn, batch);
+        EXPECT_EQ(stream.batch(), batch);
+        for (index_t t = 0; t < kT; ++t)
+          EXPECT_TRUE(bit_identical(stream.step(x.row(t)), whole.output.value().row(t))) << "step " << t;
+        for (int l = 0; l < layers; ++l) {
+          const auto e = static_cast<size_t>(l);
+          EXPECT_TRUE(bit_identical(stream.h(l), whole.final_state.h[e].value())) << "h of layer " << l;
+          if (nn::has_cell_state(cell)) {
+            EXPECT_TRUE(bit_identical(stream.c(l), whole.final_state.c[e].value())) << "c of layer " << l;
+          }
+        }
+      }
+}
+
+// Writing the stream's state (e.g. an encoder's final state) equals forward with that initial state.
+TEST_P(RnnStreamTest, WrittenStateMatchesForwardFromThatState) {
+  const CellKind cell = GetParam();
+  const bool has_c = nn::has_cell_state(cell);
+  const index_t batch = 3;
+  const Model m(cell, 2, false);
+  const Tensor<float> x = random_input(batch);
+  RnnStream<float> stream(m.rnn, batch);
+  ag::Tape<float> tape;
+  ag::NoGrad<float> no_grad(tape);
+  RnnState<float> initial;
+  Rng rng(6);
+  for (int l = 0; l < 2; ++l) {
+    init::uniform(stream.h(l), -0.5f, 0.5f, rng);
+    initial.h.push_back(tape.constant(stream.h(l).clone()));
+    if (has_c) {
+      init::uniform(stream.c(l), -0.5f, 0.5f, rng);
+      initial.c.push_back(tape.constant(stream.c(l).clone()));
+    }
+  }
+  const RnnResult<float> whole = m.rnn.forward(tape.constant(x), {}, initial);
+  for (index_t t = 0; t < kT; ++t)
+    EXPECT_TRUE(bit_identical(stream.step(x.row(t)), whole.output.value().row(t))) << "step " << t;
+  for (int l = 0; l < 2; ++l)
+    EXPECT_TRUE(bit_identical(stream.h(l), whole.final_state.h[static_cast<size_t>(l)].value()))
+        << "layer " << l;
+}
+
+// Snapshot of every layer's h (and c).
+std::vector<Tensor<float>> state_of(RnnStream<float>& s, int layers, bool has_c) {
+  std::vector<Tensor<float>> out;
+  for (int l = 0; l < layers; ++l) {
+    out.push_back(s.h(l).clone());
+    if (has_c) out.push_back(s.c(l).clone());
+  }
+  return out;
+}
+
+::testing::AssertionResult same_state(const std::vector<Tensor<float>>& a,
+                                      const std::vector<Tensor<float>>& b) {
+  if (a.size() != b.size())
+    return ::testing::AssertionFailure() << a.size() << " vs " << b.size() << " states";
+  for (size_t k = 0; k < a.size(); ++k) {
+    ::testing::AssertionResult r = bit_identical(a[k], b[k]);
+    if (!r) return r << " in state " << k;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_P(RnnStreamTest, CopiesAreIndependent) {
+  const CellKind cell = GetParam();
+  const bool has_c = nn::has_cell_state(cell);
+  const index_t batch = 2;
+  const Model m(cell, 2, true);
+  const Tensor<float> x = random_input(batch), other = random_input(batch, 9);
+
+  // Reference outputs of an untouched stream over x[0 .. T).
+  RnnStream<float> reference(m.rnn, batch);
+  std::vector<Tensor<float>> expected;
+  for (index_t t = 0; t < kT; ++t) expected.push_back(reference.step(x.row(t)).clone());
+
+  RnnStream<float> a(m.rnn, batch);
+  a.step(x.row(0));
+  a.step(x.row(1));
+  RnnStream<float> b = a;  // copy construction
+  const std::vector<Tensor<float>> at_two = state_of(b, 2, has_c);
+  ASSERT_TRUE(same_state(at_two, state_of(a, 2, has_c)));
+
+  // Advancing the original on other input leaves the copy where it was ...
+  for (index_t t = 0; t < 3; ++t) a.step(other.row(t));
+  EXPECT_FALSE(same_state(state_of(a, 2, has_c), at_two)) << "the original did not advance";
+  EXPECT_TRUE(same_state(state_of(b, 2, has_c), at_two)) << "advancing the original moved the copy";
+  // ... and the copy continues exactly as the reference did.
+  for (index_t t = 2; t < kT; ++t)
+    EXPECT_TRUE(bit_identical(b.step(x.row(t)), expected[static_cast<size_t>(t)]));
+
+  // Advancing a copy leaves the original alone; copy assignment copies too.
+  RnnStream<float> c(m.rnn, batch);
+  c.step(x.row(0));
+  RnnStream<float> d(m.rnn, batch);
+  d = c;
+  const Tensor<float>& c_out = c.step(x.row(1));
+  const Tensor<float>& d_out = d.step(other.row(1));
+  EXPECT_NE(c_out.data(), d_out.data()) << "the copies share an output buffer";
+  EXPECT_TRUE(bit_identical(c_out, expected[1]));
+  EXPECT_FALSE(bit_identical(d_out, expected[1])) << "different input gave the same output";
+  for (index_t t = 2; t < kT; ++t) d.step(other.row(t));
+  for (index_t t = 2; t < kT; ++t)
+    EXPECT_TRUE(bit_identical(c.step(x.row(t)), expected[static_cast<size_t>(t)]));
+}
+
+TEST_P(RnnStreamTest, ResetReturnsToTheInitialState) {
+  const CellKind cell = GetParam();
+  const bool has_c = nn::has_cell_state(cell);
+  const index_t batch = 3;
+  const Model m(cell, 2, true);
+  const Tensor<float> x = random_input(batch);
+  RnnStream<float> stream(m.rnn, batch);
+  const std::vector<Tensor<float>> initial = state_of(stream, 2, has_c);
+  // The learned state, broadcast over the batch.
+  for (int l = 0; l < 2; ++l) {
+    const Tensor<float> learned = m.params.value(m.rnn.layer(l, 0).h0);
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t j = 0; j < kH; ++j) EXPECT_EQ(stream.h(l)[b * kH + j], learned[j]) << "layer " << l;
+  }
+  std::vector<Tensor<float>> first;
+  for (index_t t = 0; t < kT; ++t) first.push_back(stream.step(x.row(t)).clone());
+  ASSERT_FALSE(same_state(state_of(stream, 2, has_c), initial));
+  stream.reset();
+  EXPECT_TRUE(same_state(state_of(stream, 2, has_c), initial));
+  for (index_t t = 0; t < kT; ++t)
+    EXPECT_TRUE(bit_identical(stream.step(x.row(t)), first[static_cast<size_t>(t)])) << "step " << t;
+}
+
+TEST_P(RnnStreamTest, MisuseThrowsNamingTheProblem) {
+  const CellKind cell = GetParam();
+  nn::ParameterTable<float> params;
+  RnnOptions o = Model::options(cell, 2, false);
+  o.bidirectional = true;
+  const Rnn<float> bidirectional(params, o);
+  EXPECT_TRUE(throws_error_with([&] { RnnStream<float>(bidirectional, 1); }, {"bidirectional"}));
+
+  const Model m(cell, 2, false);
+  EXPECT_TRUE(throws_error_with([&] { RnnStream<float>(m.rnn, 0); }, {"batch must be at least 1, got 0"}));
+  RnnStream<float> stream(m.rnn, 4);
+  EXPECT_TRUE(throws_error_with(
+      [&] {
+        stream.step(Tensor<float>(Shape{4, kI + 1}));
+      },
+      {"(4, 3)", "got (4, 4)"}));
+  EXPECT_TRUE(throws_error_with([&] { stream.step(Tensor<float>(Shape{3, kI})); }, {"(4, 3)", "got (3, 3)"}));
+  EXPECT_TRUE(throws_error_with([&] { stream.step(Tensor<float>(Shape{kI})); }, {"(4, 3)", "got (3,)"}));
+  EXPECT_TRUE(throws_error_with([&] { stream.h(2); }, {"layer 2 of 2"}));
+  if (nn::has_cell_state(cell)) {
+    EXPECT_TRUE(throws_error_with([&] { stream.c(-1); }, {"layer -1 of 2"}));
+  } else {
+    EXPECT_TRUE(throws_error_with([&] { stream.c(0); }, {"only the LSTM"}));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCells, RnnStreamTest,
+                         ::testing::Values(CellKind::kRnnTanh, CellKind::kRnnRelu, CellKind::kLstm,
+                                           CellKind::kGru, CellKind::kGruResetBefore, CellKind::kJordan),
+                         [](const ::testing::TestParamInfo<CellKind>& param) {
+                           return std::string(nn::cell_name(param.param));
+                         });
+
+}  // namespace
+}  // namespace recur::layers

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages recur needs, only those that are missing (idempotent).
-# Usage: scripts/setup_debian.sh [--with-torch]   (--with-torch adds python3-torch for tools/make_goldens.py)
+# Usage: scripts/setup_debian.sh [--with-torch] [--with-fuzz]
+#   --with-torch adds python3-torch for tools/make_goldens.py
+#   --with-fuzz  adds clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev, not pulled in
+#                by clang under --no-install-recommends) and LLVM's OpenMP, for -DRECUR_FUZZ=ON
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libfmt-dev clang-format)
-if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch); fi
+for arg in "$@"; do
+  case "$arg" in
+    --with-torch) packages+=(python3-torch) ;;
+    --with-fuzz) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
+    *) echo "setup: unknown option '$arg' (expected --with-torch or --with-fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

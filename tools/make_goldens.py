@@ -6,6 +6,7 @@ The tests read these files and need no Python. Every case is computed in float64
 generated here with a fixed seed; recur reproduces the forward values and every gradient.
 
     ops.json, lstm_cell.json, optimizers.json   single ops, an unrolled LSTMCell, optimizer steps
+    schedules.json                              learning-rate schedules (no random inputs)
     rnn_tanh.json, rnn_relu.json, lstm.json, gru.json
         nn.RNN (tanh, relu), nn.LSTM and nn.GRU: {"generator", "cases": [8 cases]} covering
         {1, 2 layers} x {uni, bidirectional} x {equal lengths, packed variable lengths}, each with
@@ -16,6 +17,7 @@ generated here with a fixed seed; recur reproduces the forward values and every 
 import argparse
 import json
 import os
+import warnings
 
 import torch
 
@@ -123,7 +125,10 @@ def lstm_case(gen):
 
 
 def optimizer_case(gen):
-    """Five optimizer steps on fixed parameters with a fixed sequence of gradients."""
+    """Five optimizer steps on fixed parameters with a fixed sequence of gradients.
+
+    Runs added later only append to `configs`: they draw no random numbers, so earlier runs and the
+    files written after this one do not change."""
     steps = 5
     theta0 = torch.rand(7, generator=gen) * 2 - 1
     grads = [torch.rand(7, generator=gen) * 2 - 1 for _ in range(steps)]
@@ -134,6 +139,17 @@ def optimizer_case(gen):
         "adam": (torch.optim.Adam, {"lr": 0.01}),
         "adam_weight_decay": (torch.optim.Adam, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6,
                                                  "weight_decay": 0.1}),
+        # Options left out take torch's defaults, so these runs also pin recur's defaults.
+        "adagrad": (torch.optim.Adagrad, {"lr": 0.1}),
+        "adagrad_decay": (torch.optim.Adagrad, {"lr": 0.1, "lr_decay": 0.1, "weight_decay": 0.05,
+                                                "initial_accumulator_value": 0.2}),
+        "rmsprop": (torch.optim.RMSprop, {"lr": 0.01}),
+        "rmsprop_centered_momentum": (torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-6,
+                                                            "weight_decay": 0.01, "momentum": 0.8,
+                                                            "centered": True}),
+        "adamw": (torch.optim.AdamW, {"lr": 0.01}),
+        "adamw_custom": (torch.optim.AdamW, {"lr": 0.05, "betas": (0.8, 0.95), "eps": 1e-6,
+                                             "weight_decay": 0.1}),
     }
     out = {"theta0": flat(theta0), "grads": [flat(g) for g in grads], "runs": {}}
     for name, (cls, kwargs) in configs.items():
@@ -144,8 +160,12 @@ def optimizer_case(gen):
             theta.grad = g.clone()
             opt.step()
             trajectory.append(flat(theta))
-        out["runs"][name] = {"options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()},
-                             "trajectory": trajectory}
+        # The state after the last step under torch's names (the step count apart): recur's
+        # Optimizer::state() must use the same names and hold the same numbers.
+        state = {k: flat(v) for k, v in opt.state[theta].items() if torch.is_tensor(v) and k != "step"}
+        out["runs"][name] = {"optimizer": cls.__name__,
+                             "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()},
+                             "trajectory": trajectory, "state": state}
     # clip_grad_norm_: a norm above the limit is scaled down, one below is left alone.
     clip = {}
     for name, max_norm in (("clipped", 0.5), ("unclipped", 100.0)):
@@ -154,6 +174,73 @@ def optimizer_case(gen):
         norm = torch.nn.utils.clip_grad_norm_([p], max_norm)
         clip[name] = {"max_norm": max_norm, "norm": float(norm), "grad": flat(p.grad)}
     out["clip"] = clip
+    return out
+
+
+def schedule_case():
+    """Learning rates from torch.optim.lr_scheduler for fixed inputs (no random numbers).
+
+    plateau_*: ReduceLROnPlateau stepped with a fixed sequence of validation losses; "lrs"[k] is the
+    rate after the k-th loss. cosine*: CosineAnnealingLR (with a LinearLR warmup through SequentialLR)
+    stepped once per iteration; "lrs"[i] is the rate after i steps, i = 0..total_iterations.
+    char_rnn_decay: MultiplicativeLR stepped once per epoch, which is char-rnn's rule; "lrs"[k] is the
+    rate after k epochs, k = 0..epochs."""
+    def sgd(lr):
+        return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+
+    def lr_of(opt):
+        return float(opt.param_groups[0]["lr"])
+
+    out = {}
+    # Improvements, near-misses inside the relative threshold, plateaus, a cooldown, the min_lr floor.
+    losses = [2.0, 1.5, 1.2, 1.19995, 1.1999, 1.19989, 1.3, 1.25, 1.0, 1.0, 1.0, 1.0, 0.9, 0.95, 0.95, 0.95,
+              0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    plateau = {
+        "plateau": (0.1, {"factor": 0.5, "patience": 2, "cooldown": 1, "min_lr": 0.02}, losses),
+        "plateau_abs": (0.1, {"factor": 0.3, "patience": 1, "threshold": 0.05, "threshold_mode": "abs",
+                              "cooldown": 2}, losses),
+        "plateau_defaults": (1.0, {}, losses + [0.8] * 10),
+        # Halving stops once a reduction would change the rate by no more than eps = 1e-8.
+        "plateau_eps": (1e-6, {"factor": 0.5, "patience": 0}, [1.0] * 12),
+    }
+    for name, (lr, kwargs, seq) in plateau.items():
+        opt = sgd(lr)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+        lrs = []
+        for loss in seq:
+            sched.step(loss)
+            lrs.append(lr_of(opt))
+        out[name] = {"lr": lr, "options": kwargs, "losses": seq, "lrs": lrs}
+
+    for name, lr, total, warmup, eta_min in (("cosine", 0.1, 10, 0, 0.001), ("cosine_warmup", 0.5, 13, 3, 0.0)):
+        opt = sgd(lr)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=eta_min)
+        if warmup:
+            # LinearLR from lr/W to lr over W-1 steps gives lr·(i+1)/W, then the cosine takes over.
+            linear = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / warmup, end_factor=1.0,
+                                                       total_iters=warmup - 1)
+            sched = torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine], milestones=[warmup])
+        else:
+            sched = cosine
+        lrs = [lr_of(opt)]
+        with warnings.catch_warnings():  # SequentialLR itself calls the deprecated step(epoch)
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(total):
+                opt.step()
+                sched.step()
+                lrs.append(lr_of(opt))
+        out[name] = {"lr": lr, "total_iterations": total, "warmup_iterations": warmup, "eta_min": eta_min,
+                     "lrs": lrs}
+
+    lr, decay, decay_after, epochs = 2e-3, 0.97, 3, 8
+    opt = sgd(lr)
+    sched = torch.optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: decay if epoch >= decay_after else 1.0)
+    lrs = [lr_of(opt)]
+    for _ in range(epochs):
+        opt.step()
+        sched.step()
+        lrs.append(lr_of(opt))
+    out["char_rnn_decay"] = {"lr": lr, "decay": decay, "decay_after": decay_after, "lrs": lrs}
     return out
 
 
@@ -267,6 +354,7 @@ def main():
     write(args.out, "ops", ops_case(gen))
     write(args.out, "lstm_cell", lstm_case(gen))
     write(args.out, "optimizers", optimizer_case(gen))
+    write(args.out, "schedules", schedule_case())
     # The recurrent layers draw from their own generator so the files above never change.
     rnn_gen = torch.Generator().manual_seed(20261122)
     for mode in RNN_MODES:

@@ -1,5 +1,6 @@
 // Parity with PyTorch 1.13 (float64 goldens from tools/make_goldens.py): forward values and every
-// gradient of single ops, a 4-step LSTMCell with a cross-entropy head, and optimizer trajectories.
+// gradient of single ops and a 4-step LSTMCell with a cross-entropy head (optimizers and clipping:
+// test_optimizer_parity.cpp).
 // Each check runs in double (near-exact agreement expected) and in float (float rounding only).
 #include <gtest/gtest.h>
 
@@ -7,9 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "recur/autograd/functions.h"
 #include "recur/autograd/composed_cells.h"
-#include "recur/train/optimizer.h"
+#include "recur/autograd/functions.h"
 #include "test_util.h"
 
 namespace recur {
@@ -192,75 +192,6 @@ TYPED_TEST(PyTorchParity, LstmCellUnrolledWithCrossEntropy) {
   EXPECT_TRUE(matches(state.c.value(), c["c_last"]));
   for (const std::string& name : names)
     EXPECT_TRUE(matches(params.grad(params.id(name)), c["grads"][name])) << name;
-}
-
-template <class T>
-std::unique_ptr<train::Optimizer<T>> make_optimizer(const std::string& name, const json& o,
-                                                    nn::ParameterTable<T>& params) {
-  if (name.rfind("sgd", 0) == 0) {
-    train::SgdOptions options;
-    options.lr = o.at("lr");
-    options.momentum = o.value("momentum", 0.0);
-    options.weight_decay = o.value("weight_decay", 0.0);
-    options.nesterov = o.value("nesterov", false);
-    return std::make_unique<train::Sgd<T>>(params, options);
-  }
-  train::AdamOptions options;
-  options.lr = o.at("lr");
-  if (o.contains("betas")) {
-    options.beta1 = o["betas"][0];
-    options.beta2 = o["betas"][1];
-  }
-  options.eps = o.value("eps", 1e-8);
-  options.weight_decay = o.value("weight_decay", 0.0);
-  return std::make_unique<train::Adam<T>>(params, options);
-}
-
-TYPED_TEST(PyTorchParity, OptimizerTrajectories) {
-  using T = TypeParam;
-  const json c = load("optimizers");
-  const auto theta0 = c["theta0"].get<std::vector<double>>();
-  const auto grads = c["grads"].get<std::vector<std::vector<double>>>();
-  for (const auto& item : c["runs"].items()) {
-    const std::string name = item.key();
-    const json& run = item.value();
-    SCOPED_TRACE(name);
-    nn::ParameterTable<T> params;
-    const int id = params.add("theta", {static_cast<index_t>(theta0.size())});
-    params.freeze();
-    Tensor<T> theta = params.value(id), grad = params.grad(id);
-    for (index_t i = 0; i < theta.numel(); ++i) theta[i] = static_cast<T>(theta0[static_cast<size_t>(i)]);
-    auto optimizer = make_optimizer<T>(name, run["options"], params);
-    const auto trajectory = run["trajectory"].get<std::vector<std::vector<double>>>();
-    for (size_t step = 0; step < grads.size(); ++step) {
-      for (index_t i = 0; i < grad.numel(); ++i)
-        grad[i] = static_cast<T>(grads[step][static_cast<size_t>(i)]);
-      optimizer->step();
-      EXPECT_TRUE(all_close(theta.data(), trajectory[step].data(), theta.numel(), Tolerance<T>::atol,
-                            Tolerance<T>::rtol))
-          << "after step " << step + 1;
-    }
-  }
-}
-
-TYPED_TEST(PyTorchParity, ClipGradNorm) {
-  using T = TypeParam;
-  const json c = load("optimizers");
-  const auto g0 = c["grads"][0].get<std::vector<double>>();
-  for (const auto& item : c["clip"].items()) {
-    const std::string name = item.key();
-    const json& clip = item.value();
-    SCOPED_TRACE(name);
-    nn::ParameterTable<T> params;
-    const int id = params.add("p", {static_cast<index_t>(g0.size())});
-    params.freeze();
-    Tensor<T> grad = params.grad(id);
-    for (index_t i = 0; i < grad.numel(); ++i) grad[i] = static_cast<T>(g0[static_cast<size_t>(i)]);
-    const T norm = train::clip_grad_norm(params, static_cast<T>(clip["max_norm"].get<double>()));
-    EXPECT_NEAR(norm, clip["norm"].get<double>(), Tolerance<T>::atol + Tolerance<T>::rtol);
-    const auto want = clip["grad"].get<std::vector<double>>();
-    EXPECT_TRUE(all_close(grad.data(), want.data(), grad.numel(), Tolerance<T>::atol, Tolerance<T>::rtol));
-  }
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
-// ParameterTable layout and aliasing; Sgd / Adam steps against hand-written references of
-// torch.optim.SGD / torch.optim.Adam; clip_grad_norm.
+// ParameterTable layout and aliasing; Sgd / Adagrad / RmsProp / Adam / AdamW steps against
+// hand-written references of their torch.optim counterparts and hand-computed scalars; names,
+// options and their errors; state() / load_state(): bit-identical resume and its validation;
+// clip_grad_norm.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -324,6 +328,508 @@ TEST(Adam, FirstStepIsLrTimesSign) {
     EXPECT_NEAR(p.value(0)[i], 1.0 - 0.001 * gi / (std::abs(gi) + 1e-8), kStepTol) << i;
   }
   EXPECT_NEAR(p.value(0)[0], 0.99900000002, kStepTol);  // 1 - 0.001 · 0.5 / (0.5 + 1e-8)
+}
+
+// torch.optim.Adagrad, written out per element (t = step, 1-based):
+//   g = grad + wd·θ;  s += g²;  θ -= lr / (1 + (t-1)·lr_decay) · g / (sqrt(s) + eps)
+struct AdagradReference {
+  train::AdagradOptions o;
+  std::vector<double> s;
+  int t = 0;
+  void step(std::vector<double>& theta, const std::vector<double>& grad) {
+    ++t;
+    if (s.empty()) s.assign(theta.size(), o.initial_accumulator_value);
+    const double clr = o.lr / (1 + (t - 1) * o.lr_decay);
+    for (size_t i = 0; i < theta.size(); ++i) {
+      const double g = grad[i] + o.weight_decay * theta[i];
+      s[i] += g * g;
+      theta[i] -= clr * g / (std::sqrt(s[i]) + o.eps);
+    }
+  }
+};
+
+// torch.optim.RMSprop, written out per element:
+//   g = grad + wd·θ;  v = α·v + (1-α)·g²;  centered: a = α·a + (1-α)·g, d = sqrt(v - a²) + eps,
+//   else d = sqrt(v) + eps;  μ > 0: b = μ·b + g/d (b from 0), θ -= lr·b;  else θ -= lr·g/d
+struct RmsPropReference {
+  train::RmsPropOptions o;
+  std::vector<double> v, a, b;
+  void step(std::vector<double>& theta, const std::vector<double>& grad) {
+    if (v.empty()) v.assign(theta.size(), 0.0), a.assign(theta.size(), 0.0), b.assign(theta.size(), 0.0);
+    for (size_t i = 0; i < theta.size(); ++i) {
+      const double g = grad[i] + o.weight_decay * theta[i];
+      v[i] = o.alpha * v[i] + (1 - o.alpha) * g * g;
+      double d = 0;
+      if (o.centered) {
+        a[i] = o.alpha * a[i] + (1 - o.alpha) * g;
+        d = std::sqrt(v[i] - a[i] * a[i]) + o.eps;
+      } else {
+        d = std::sqrt(v[i]) + o.eps;
+      }
+      if (o.momentum > 0) {
+        b[i] = o.momentum * b[i] + g / d;
+        theta[i] -= o.lr * b[i];
+      } else {
+        theta[i] -= o.lr * g / d;
+      }
+    }
+  }
+};
+
+// torch.optim.AdamW: θ *= 1 - lr·wd, then Adam on the raw gradient.
+struct AdamWReference {
+  train::AdamWOptions o;
+  AdamReference adam{{.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = o.eps}, {}, {}, 0};
+  void step(std::vector<double>& theta, const std::vector<double>& grad) {
+    for (double& x : theta) x *= 1 - o.lr * o.weight_decay;
+    adam.step(theta, grad);
+  }
+};
+
+// Runs `Optimizer` and `Reference` side by side on the fixture for `steps` steps.
+template <class Optimizer, class Reference, class Options>
+void check_against(const Options& options, Reference ref, int steps) {
+  Fixture f;
+  Optimizer opt(f.params, options);
+  std::vector<double> theta = f.values();
+  for (int t = 1; t <= steps; ++t) {
+    f.set_grads(t);
+    ref.step(theta, f.grads());
+    opt.step();
+    EXPECT_TRUE(all_close(f.values(), theta, kStepTol, kStepTol)) << opt.describe() << " after step " << t;
+  }
+  EXPECT_EQ(opt.steps(), steps);
+}
+
+TEST(Adagrad, MatchesReference) {
+  for (const int steps : {1, 4}) {
+    SCOPED_TRACE(std::to_string(steps) + " steps");
+    for (const train::AdagradOptions& o : std::vector<train::AdagradOptions>{
+             {},
+             {.lr = 0.1, .lr_decay = 0.3},
+             {.lr = 0.05, .weight_decay = 0.2, .initial_accumulator_value = 0.5},
+             {.lr = 0.1,
+             .lr_decay = 0.1,
+             .weight_decay = 0.05,
+             .initial_accumulator_value = 0.2,
+             .eps = 1e-3}})
+      check_against<train::Adagrad<double>>(o, AdagradReference{o, {}, 0}, steps);
+  }
+}
+
+TEST(Adagrad, HandComputedScalar) {
+  // θ = 1, constant gradient 0.5, lr 0.1: s = 0.25, 0.5, 0.75, steps 0.05·(1/0.5 + 1/sqrt(0.5) +
+  // 1/sqrt(0.75)).
+  auto run = [](const train::AdagradOptions& o, int steps) {
+    ParameterTable<double> p;
+    p.add("x", Shape{1});
+    p.freeze();
+    p.value(0)[0] = 1.0;
+    p.grad(0)[0] = 0.5;
+    train::Adagrad<double> opt(p, o);
+    for (int i = 0; i < steps; ++i) opt.step();
+    return p.value(0)[0];
+  };
+  EXPECT_NEAR(run({.lr = 0.1}, 1), 0.90000000002, kStepTol);  // 1 - 0.1 · 0.5 / (0.5 + 1e-10)
+  EXPECT_NEAR(run({.lr = 0.1}, 3), 0.7715542949990494, kStepTol);
+  // lr_decay 0.5: rates 0.1, 0.1/1.5, 0.1/2
+  EXPECT_NEAR(run({.lr = 0.1, .lr_decay = 0.5}, 3), 0.8239920344914157, kStepTol);
+  EXPECT_NEAR(run({.lr = 0.1, .weight_decay = 0.1, .initial_accumulator_value = 0.1}, 3), 0.7913450709111272,
+              kStepTol);
+}
+
+TEST(RmsProp, MatchesReference) {
+  for (const int steps : {1, 4}) {
+    SCOPED_TRACE(std::to_string(steps) + " steps");
+    for (const train::RmsPropOptions& o : std::vector<train::RmsPropOptions>{
+             {},
+             {.lr = 0.001, .alpha = 0.9},
+             {.lr = 0.01, .momentum = 0.9},
+             {.lr = 0.01, .centered = true},
+             {.lr = 0.02, .alpha = 0.8, .eps = 1e-4, .weight_decay = 0.1, .momentum = 0.5, .centered = true}})
+      check_against<train::RmsProp<double>>(o, RmsPropReference{o, {}, {}, {}}, steps);
+  }
+}
+
+TEST(RmsProp, HandComputedScalar) {
+  // θ = 1, constant gradient 0.5, lr 0.01, α 0.99. No bias correction: v = 0.0025 after one step,
+  // so the first step is lr · g / sqrt(0.01 g²) = 10·lr.
+  auto run = [](const train::RmsPropOptions& o, int steps) {
+    ParameterTable<double> p;
+    p.add("x", Shape{1});
+    p.freeze();
+    p.value(0)[0] = 1.0;
+    p.grad(0)[0] = 0.5;
+    train::RmsProp<double> opt(p, o);
+    for (int i = 0; i < steps; ++i) opt.step();
+    return p.value(0)[0];
+  };
+  EXPECT_NEAR(run({}, 1), 0.900000019999996, kStepTol);  // 1 - 0.01 · 0.5 / (0.05 + 1e-8)
+  // v = 0.0025, 0.004975, 0.00742525: steps 0.01 · 0.5 · (1/0.05 + 1/0.0705337 + 1/0.0861699)
+  EXPECT_NEAR(run({}, 3), 0.7710870078067141, kStepTol);
+  EXPECT_NEAR(run({.momentum = 0.9}, 3), 0.536287742601182, kStepTol);
+  // centered: a = 0.005, 0.00995, ...; d = sqrt(v - a²): 0.049749, ...
+  EXPECT_NEAR(run({.centered = true}, 3), 0.7689858036009652, kStepTol);
+  EXPECT_NEAR(run({.weight_decay = 0.1, .momentum = 0.5, .centered = true}, 3), 0.6598551573782298, kStepTol);
+}
+
+TEST(RmsProp, CenteredVarianceIsClampedAtZero) {
+  // v - a² ≥ 0 in exact arithmetic, but rounding can make it a tiny negative number (float, α 0.95,
+  // a constant gradient 1.1: after 260 steps without FMA), whose sqrt is NaN in PyTorch. recur
+  // clamps at 0. Set up such a state directly: with g = 0 and α = 0.5 the step makes
+  // v - a² = 0.5·v - 0.25·a² = 0.25·(1 - (1 + 2⁻²⁰)²) < 0 from v = 0.5, a = 1 + 2⁻²⁰.
+  ParameterTable<double> p;
+  p.add("x", Shape{1});
+  p.freeze();
+  p.value(0)[0] = 1.0;
+  train::RmsProp<double> opt(p, {.lr = 0.1, .alpha = 0.5, .eps = 1e-8, .momentum = 0.5, .centered = true});
+  const double a0 = 1.0 + std::ldexp(1.0, -20);
+  opt.load_state({{"square_avg", Tensor<double>(Shape{1}, {0.5})},
+                  {"momentum_buffer", Tensor<double>(Shape{1}, {2.0})},
+                  {"grad_avg", Tensor<double>(Shape{1}, {a0})}},
+                 3);
+  opt.step();  // b = 0.5·2 + 0/(0 + eps) = 1, θ = 1 - 0.1·1
+  EXPECT_EQ(p.value(0)[0], 0.9);
+  const auto state = opt.state();
+  EXPECT_LT(state[0].second[0] - state[2].second[0] * state[2].second[0], 0.0);
+}
+
+TEST(AdamW, MatchesReference) {
+  for (const int steps : {1, 4}) {
+    SCOPED_TRACE(std::to_string(steps) + " steps");
+    for (const train::AdamWOptions& o :
+         std::vector<train::AdamWOptions>{{},
+                                          {.lr = 0.01, .weight_decay = 0.0},
+                                          {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.95, .weight_decay = 0.3}})
+      check_against<train::AdamW<double>>(o, AdamWReference{o}, steps);
+  }
+}
+
+TEST(AdamW, DecayIsDecoupledFromTheMoments) {
+  // One step at lr 0.1, wd 0.5 on θ = 1, g = 0.5: θ·(1 - 0.05) - 0.1·0.5/(0.5 + 1e-8) = 0.85. Adam's
+  // L2 decay would instead fold 0.5·θ into g and still step by lr·sign(g): 0.9.
+  ParameterTable<double> p;
+  p.add("x", Shape{1});
+  p.freeze();
+  p.value(0)[0] = 1.0;
+  p.grad(0)[0] = 0.5;
+  train::AdamW<double> adamw(p, {.lr = 0.1, .weight_decay = 0.5});
+  adamw.step();
+  EXPECT_NEAR(p.value(0)[0], 0.850000002, kStepTol);
+  adamw.step();
+  adamw.step();
+  EXPECT_NEAR(p.value(0)[0], 0.5721250057050005, kStepTol);
+  // The moments never see the decay: they are those of the raw gradient.
+  const auto state = adamw.state();
+  EXPECT_NEAR(state[0].second[0], 0.5 * (1 - std::pow(0.9, 3)), kStepTol);     // exp_avg
+  EXPECT_NEAR(state[1].second[0], 0.25 * (1 - std::pow(0.999, 3)), kStepTol);  // exp_avg_sq
+  // Without decay AdamW is Adam, bit for bit.
+  Fixture a, b;
+  train::AdamW<double> w(a.params, {.lr = 0.01, .weight_decay = 0.0});
+  train::Adam<double> plain(b.params, {.lr = 0.01});
+  for (int t = 1; t <= 3; ++t) {
+    a.set_grads(t);
+    b.set_grads(t);
+    w.step();
+    plain.step();
+  }
+  EXPECT_EQ(a.values(), b.values());
+}
+
+TEST(Optimizers, PyTorchDefaults) {
+  EXPECT_EQ(train::AdagradOptions{}.lr, 1e-2);
+  EXPECT_EQ(train::AdagradOptions{}.eps, 1e-10);
+  EXPECT_EQ(train::RmsPropOptions{}.lr, 1e-2);
+  EXPECT_EQ(train::RmsPropOptions{}.alpha, 0.99);
+  EXPECT_EQ(train::RmsPropOptions{}.eps, 1e-8);
+  EXPECT_EQ(train::AdamWOptions{}.lr, 1e-3);
+  EXPECT_EQ(train::AdamWOptions{}.weight_decay, 1e-2);
+  EXPECT_EQ(train::AdamOptions{}.weight_decay, 0.0);
+}
+
+// ---- names, options, make_optimizer ---------------------------------------------------------------
+
+TEST(Optimizers, NamesAndDescriptions) {
+  Fixture f;
+  const std::vector<std::pair<train::OptimizerOptions, std::string>> cases = {
+      {train::SgdOptions{.lr = 0.5, .momentum = 0.9, .nesterov = true},
+       "sgd(lr=0.5, momentum=0.9, weight_decay=0, nesterov=1)"},
+      {train::AdagradOptions{},
+       "adagrad(lr=0.01, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)"},
+      {train::RmsPropOptions{.centered = true},
+       "rmsprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0, momentum=0, centered=1)"},
+      {train::AdamOptions{}, "adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0)"},
+      {train::AdamWOptions{}, "adamw(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01)"},
+  };
+  for (const auto& [options, description] : cases) {
+    auto opt = train::make_optimizer(f.params, options);
+    EXPECT_EQ(opt->describe(), description);
+    EXPECT_EQ(description.rfind(opt->name() + "(", 0), 0u) << opt->name();
+    EXPECT_EQ(opt->hyperparameters().front().first, "lr");
+    EXPECT_EQ(opt->hyperparameters().front().second, double(opt->learning_rate()));
+  }
+  // "lr" reports the current rate, as a schedule set it.
+  train::Adam<double> adam(f.params, {});
+  adam.set_learning_rate(0.25);
+  EXPECT_EQ(adam.describe().substr(0, 13), "adam(lr=0.25,");
+  EXPECT_THROW(adam.set_learning_rate(-1.0), Error);
+  EXPECT_THROW(adam.set_learning_rate(std::nan("")), Error);
+  adam.set_learning_rate(0.0);  // the end of a cosine schedule with eta_min = 0
+  EXPECT_EQ(adam.learning_rate(), 0.0);
+}
+
+TEST(Optimizers, InvalidOptionsNameTheOption) {
+  using ::recur::testing::throws_error_with;
+  Fixture f;
+  auto make = [&f](const train::OptimizerOptions& o) {
+    return [&f, o] { train::make_optimizer(f.params, o); };
+  };
+  EXPECT_TRUE(throws_error_with(make(train::SgdOptions{.lr = 0}), {"Sgd", "lr = 0", "> 0"}));
+  EXPECT_TRUE(throws_error_with(make(train::SgdOptions{.nesterov = true}), {"Sgd", "momentum", "nesterov"}));
+  EXPECT_TRUE(throws_error_with(make(train::AdagradOptions{.lr_decay = -1}), {"Adagrad", "lr_decay = -1"}));
+  EXPECT_TRUE(throws_error_with(make(train::AdagradOptions{.initial_accumulator_value = -0.5}),
+                                {"initial_accumulator_value = -0.5"}));
+  EXPECT_TRUE(throws_error_with(make(train::RmsPropOptions{.alpha = 1.5}), {"RmsProp", "alpha = 1.5"}));
+  EXPECT_TRUE(throws_error_with(make(train::RmsPropOptions{.momentum = -0.1}), {"RmsProp", "momentum"}));
+  EXPECT_TRUE(throws_error_with(make(train::AdamOptions{.beta2 = 1.0}), {"Adam", "beta2 = 1"}));
+  EXPECT_TRUE(throws_error_with(make(train::AdamWOptions{.weight_decay = -0.01}), {"AdamW", "weight_decay"}));
+  ParameterTable<double> unfrozen;
+  unfrozen.add("x", Shape{2});
+  EXPECT_TRUE(throws_error_with([&] { train::Adam<double> a(unfrozen, {}); }, {"frozen"}));
+}
+
+// ---- state and resume ----------------------------------------------------------------------------
+
+// One configuration of every optimizer, each with all of its state buffers in use.
+std::vector<train::OptimizerOptions> resume_configs() {
+  return {train::SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01},
+          train::SgdOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true},
+          train::SgdOptions{.lr = 0.1},
+          train::AdagradOptions{
+              .lr = 0.1, .lr_decay = 0.2, .weight_decay = 0.01, .initial_accumulator_value = 0.1},
+          train::RmsPropOptions{.lr = 0.01, .momentum = 0.9, .centered = true},
+          train::RmsPropOptions{.lr = 0.01},
+          train::AdamOptions{.lr = 0.01, .weight_decay = 0.01},
+          train::AdamWOptions{.lr = 0.01}};
+}
+
+// A table with padding between entries (offsets 0 and 16 for float) and step-dependent gradients.
+template <class T>
+std::unique_ptr<ParameterTable<T>> resume_table() {
+  auto p = std::make_unique<ParameterTable<T>>();
+  p->add("w", Shape{3, 4});
+  p->add("b", Shape{5});
+  p->freeze();
+  Tensor<T> v = p->flat_values();
+  for (index_t i = 0; i < v.numel(); ++i) v[i] = static_cast<T>(std::sin(0.7 * double(i) + 0.3));
+  return p;
+}
+
+template <class T>
+void set_resume_grads(ParameterTable<T>& p, int t) {
+  for (int id = 0; id < p.size(); ++id) {
+    Tensor<T> g = p.grad(id);
+    for (index_t i = 0; i < g.numel(); ++i)
+      g[i] = static_cast<T>(std::cos(1.3 * double(i) + 0.9 * t + id) * (1.0 + 0.25 * t));
+  }
+}
+
+// n straight steps vs k steps, state() → a fresh optimizer on a copy of the values → n - k steps.
+template <class T>
+void check_resume(const train::OptimizerOptions& options, int k, int n) {
+  auto straight = resume_table<T>();
+  auto opt = train::make_optimizer(*straight, options);
+  SCOPED_TRACE(opt->describe() + ", resumed after " + std::to_string(k) + " of " + std::to_string(n));
+  for (int t = 1; t <= n; ++t) {
+    set_resume_grads(*straight, t);
+    opt->step();
+  }
+
+  auto first = resume_table<T>();
+  train::OptimizerState<T> saved;
+  long saved_steps = 0;
+  {
+    auto a = train::make_optimizer(*first, options);
+    for (int t = 1; t <= k; ++t) {
+      set_resume_grads(*first, t);
+      a->step();
+    }
+    saved = a->state();
+    saved_steps = a->steps();
+    for (const auto& [name, tensor] : saved) EXPECT_EQ(tensor.shape(), Shape({first->numel()})) << name;
+  }  // the first optimizer is gone; only the copies remain
+  auto resumed = resume_table<T>();
+  std::copy(first->flat_values().data(), first->flat_values().data() + first->numel(),
+            resumed->flat_values().data());
+  auto b = train::make_optimizer(*resumed, options);
+  b->load_state(saved, saved_steps);
+  EXPECT_EQ(b->steps(), k);
+  for (int t = k + 1; t <= n; ++t) {
+    set_resume_grads(*resumed, t);
+    b->step();
+  }
+  EXPECT_EQ(b->steps(), n);
+  const std::vector<T> want = straight->flat_values().to_vector(), got = resumed->flat_values().to_vector();
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)), 0)
+      << all_close(got, want, 0.0, 0.0).message();
+  const auto state_a = opt->state(), state_b = b->state();
+  ASSERT_EQ(state_a.size(), state_b.size());
+  for (size_t s = 0; s < state_a.size(); ++s) {
+    EXPECT_EQ(state_a[s].first, state_b[s].first);
+    EXPECT_EQ(state_a[s].second.to_vector(), state_b[s].second.to_vector()) << state_a[s].first;
+  }
+}
+
+TEST(OptimizerState, ResumeIsBitIdentical) {
+  for (const auto& options : resume_configs()) {
+    for (const int k : {0, 1, 3}) {
+      check_resume<double>(options, k, 6);
+      check_resume<float>(options, k, 6);
+    }
+  }
+}
+
+TEST(OptimizerState, ResumeWithoutTheStateDiverges) {
+  // The check above can fail: a fresh optimizer that continues from the same values, without the
+  // state, ends elsewhere (for every optimizer with state; plain SGD has none).
+  for (const auto& options : resume_configs()) {
+    auto straight = resume_table<double>(), cold = resume_table<double>();
+    auto a = train::make_optimizer(*straight, options);
+    if (a->state().empty()) continue;
+    for (int t = 1; t <= 3; ++t) {
+      set_resume_grads(*straight, t);
+      set_resume_grads(*cold, t);
+      a->step();
+    }
+    auto b = train::make_optimizer(*cold, options);
+    std::copy(straight->flat_values().data(), straight->flat_values().data() + straight->numel(),
+              cold->flat_values().data());
+    set_resume_grads(*straight, 4);
+    set_resume_grads(*cold, 4);
+    a->step();
+    b->step();
+    EXPECT_NE(straight->flat_values().to_vector(), cold->flat_values().to_vector()) << a->describe();
+  }
+}
+
+TEST(OptimizerState, StepCountMattersForSgdMomentumAndAdam) {
+  // Restoring the buffers but not the count replays the first-step rules: SGD sets b = g again,
+  // Adam's bias corrections restart. Both change the next step.
+  for (const train::OptimizerOptions& options :
+       {train::OptimizerOptions{train::SgdOptions{.lr = 0.1, .momentum = 0.9}},
+        train::OptimizerOptions{train::AdamOptions{.lr = 0.01}},
+        train::OptimizerOptions{train::AdagradOptions{.lr = 0.1, .lr_decay = 0.5}}}) {
+    auto p = resume_table<double>(), q = resume_table<double>();
+    auto a = train::make_optimizer(*p, options);
+    set_resume_grads(*p, 1);
+    a->step();
+    auto b = train::make_optimizer(*q, options);
+    std::copy(p->flat_values().data(), p->flat_values().data() + p->numel(), q->flat_values().data());
+    b->load_state(a->state(), 0);  // wrong count
+    set_resume_grads(*p, 2);
+    set_resume_grads(*q, 2);
+    a->step();
+    b->step();
+    EXPECT_NE(p->flat_values().to_vector(), q->flat_values().to_vector()) << a->describe();
+  }
+}
+
+TEST(OptimizerState, NamesFollowPyTorch) {
+  Fixture f;
+  auto names = [&f](const train::OptimizerOptions& o) {
+    std::vector<std::string> out;
+    for (const auto& entry : train::make_optimizer(f.params, o)->state()) out.push_back(entry.first);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names(train::SgdOptions{}), V{});
+  EXPECT_EQ(names(train::SgdOptions{.momentum = 0.9}), V{"momentum_buffer"});
+  EXPECT_EQ(names(train::AdagradOptions{}), V{"sum"});
+  EXPECT_EQ(names(train::RmsPropOptions{}), V{"square_avg"});
+  EXPECT_EQ(names(train::RmsPropOptions{.momentum = 0.5, .centered = true}),
+            (V{"square_avg", "momentum_buffer", "grad_avg"}));
+  EXPECT_EQ(names(train::AdamOptions{}), (V{"exp_avg", "exp_avg_sq"}));
+  EXPECT_EQ(names(train::AdamWOptions{}), (V{"exp_avg", "exp_avg_sq"}));
+  // Before any step: Adagrad's sum holds initial_accumulator_value everywhere, the rest zeros.
+  train::Adagrad<double> ada(f.params, {.initial_accumulator_value = 0.3});
+  EXPECT_EQ(ada.state()[0].second.to_vector(),
+            std::vector<double>(static_cast<size_t>(f.params.numel()), 0.3));
+}
+
+TEST(OptimizerState, StateIsACopy) {
+  Fixture f;
+  train::Adam<double> adam(f.params, {});
+  f.set_grads(1);
+  adam.step();
+  auto state = adam.state();
+  const double m0 = state[0].second[0];
+  state[0].second[0] = 123.0;  // must not reach the optimizer
+  EXPECT_EQ(adam.state()[0].second[0], m0);
+}
+
+TEST(OptimizerState, LoadStateValidatesAndChangesNothingOnError) {
+  using ::recur::testing::throws_error_with;
+  Fixture f;
+  train::RmsProp<double> opt(f.params, {.momentum = 0.9, .centered = true});
+  f.set_grads(1);
+  opt.step();
+  const auto good = opt.state();
+  const index_t n = f.params.numel();
+  auto with = [&good](auto edit) {
+    auto s = good;
+    edit(s);
+    return s;
+  };
+  // (Shape::str writes rank 1 as "(n,)".)
+  const std::string need = "need (" + std::to_string(n) + ",)";
+  const std::string short_by_one = "(" + std::to_string(n - 1) + ",)";
+  const std::vector<std::pair<train::OptimizerState<double>, std::vector<std::string>>> bad = {
+      {with([](auto& s) { s.pop_back(); }), {"rmsprop::load_state", "missing state 'grad_avg'"}},
+      {with([](auto& s) { s[1].first = "exp_avg"; }),
+       {"unexpected state 'exp_avg'", "rmsprop keeps: square_avg, momentum_buffer, grad_avg"}},
+      {with([](auto& s) { s.push_back(s[0]); }), {"state 'square_avg' given twice"}},
+      {with([n](auto& s) { s[2].second = Tensor<double>(Shape{n - 1}); }),
+       {"state 'grad_avg' has shape " + short_by_one, need}},
+      {with([n](auto& s) {
+         s[0].second = Tensor<double>(Shape{1, n});
+       }),
+       {"'square_avg' has shape (1, ", need}},
+      {with([](auto& s) { s[0].second = Tensor<double>(); }), {"'square_avg' has shape ()"}},
+  };
+  // Poison values that must not land in the optimizer when the load fails.
+  for (const auto& [state, parts] : bad) {
+    auto poisoned = state;
+    for (auto& entry : poisoned) {
+      if (entry.second.empty()) continue;
+      entry.second = entry.second.clone();  // (copies of a Tensor share its storage)
+      entry.second.fill(99.0);
+    }
+    std::string message;
+    try {
+      opt.load_state(poisoned, 7);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    ASSERT_FALSE(message.empty()) << "did not throw for " << parts.front();
+    for (const std::string& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "\"" << part << "\" not in: " << message;
+  }
+  EXPECT_TRUE(throws_error_with([&] { opt.load_state(good, -1); }, {"step count must be >= 0"}));
+  EXPECT_EQ(opt.steps(), 1);
+  const auto after = opt.state();
+  for (size_t s = 0; s < good.size(); ++s) EXPECT_EQ(after[s].second.to_vector(), good[s].second.to_vector());
+  // Any order is accepted.
+  auto reversed = good;
+  std::reverse(reversed.begin(), reversed.end());
+  opt.load_state(reversed, 5);
+  EXPECT_EQ(opt.steps(), 5);
+  // An optimizer without state takes only an empty state.
+  train::Sgd<double> sgd(f.params, {});
+  sgd.load_state({}, 3);
+  EXPECT_EQ(sgd.steps(), 3);
+  EXPECT_TRUE(
+      throws_error_with([&] { sgd.load_state(good, 3); }, {"unexpected state 'square_avg'", "no state"}));
 }
 
 // ---- clip_grad_norm ----------------------------------------------------------------------------------

@@ -1,0 +1,27 @@
+// The `recur` command line: one file per subcommand, each built on the public headers only.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <string_view>
+
+namespace recur::cli {
+
+void add_train_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+
+// The whole file, or an Error naming it.
+std::string read_text_file(const std::string& path);
+// The tiny-shakespeare text compiled into the binary (data/tinyshakespeare, MIT / public domain).
+std::string_view builtin_tinyshakespeare();
+inline constexpr const char* kBuiltinDataName = "tinyshakespeare";
+// `--data` as given, or the built-in text when it is kBuiltinDataName.
+std::string load_data(const std::string& path_or_builtin);
+
+// --threads N on a subcommand (0: RECUR_NUM_THREADS or all cores).
+void add_threads_option(CLI::App& command, int& threads);
+void apply_threads(int threads);
+
+}  // namespace recur::cli

@@ -1,0 +1,29 @@
+// recur: train, sample from, evaluate and inspect character-level language models.
+#include <fmt/format.h>
+
+#include <exception>
+
+#include "commands.h"
+#include "recur/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "recur 0.1");
+  recur::cli::add_train_command(app);
+  recur::cli::add_sample_command(app);
+  recur::cli::add_eval_command(app);
+  recur::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const recur::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,78 @@
+// CharLm<T>: a character-level language model, char-rnn grown up.
+//
+//   ids (T, B) → embedding (T, B, E) → Rnn stack (T, B, H) → dropout → linear (T·B, V) logits
+//
+// Parameter names are the state_dict names of the equivalent PyTorch model (an nn.Embedding named
+// `embedding`, an nn.RNN/LSTM/GRU named `rnn`, an nn.Linear named `decoder`), so weights move
+// between the two with tools/ converters or any safetensors reader. With tied weights (E = H) the
+// decoder reuses embedding.weight (Press & Wolf 2017); checkpoints then store it under both names,
+// as PyTorch's state_dict does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recur/layers/rnn.h"
+#include "recur/layers/rnn_stream.h"
+
+namespace recur::models {
+
+// The JSON stored as recur.config in checkpoints.
+struct CharLmConfig {
+  nn::CellKind model = nn::CellKind::kLstm;
+  int num_layers = 2;
+  index_t rnn_size = 128;
+  index_t embedding_size = 64;
+  index_t vocab_size = 0;
+  double dropout = 0.0;  // between layers and before the decoder
+  layers::DropoutMode dropout_mode = layers::DropoutMode::kPerStep;
+  bool tied = false;
+
+  std::string to_json() const;
+  // `source` names the file in errors; unknown keys are ignored, missing required ones are errors.
+  static CharLmConfig from_json(std::string_view json, std::string_view source);
+  void validate(std::string_view source) const;
+};
+
+template <class T>
+class CharLm {
+ public:
+  explicit CharLm(const CharLmConfig& config);
+
+  // PyTorch's defaults: embedding N(0, 1); rnn and decoder U(±1/√fan_in).
+  void init(Rng& rng);
+
+  struct Output {
+    ag::Var<T> logits;          // (T·B, V), row t·B + b
+    layers::RnnState<T> state;  // final state, to carry into the next chunk
+  };
+  // inputs: (T = steps, B = batch) time-major token ids in [0, V). initial: empty for zeros.
+  Output forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs, index_t steps, index_t batch,
+                 const layers::RnnState<T>& initial, bool training, Rng* rng) const;
+
+  // One step of generation: feeds ids (one per stream row) and writes logits (B, V).
+  void step(layers::RnnStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
+  layers::RnnStream<T> make_stream(index_t batch) const { return layers::RnnStream<T>(rnn_, batch); }
+
+  const CharLmConfig& config() const { return config_; }
+  nn::ParameterTable<T>& params() { return params_; }
+  const nn::ParameterTable<T>& params() const { return params_; }
+  const layers::Rnn<T>& rnn() const { return rnn_; }
+  int embedding_id() const { return embedding_; }
+  int decoder_weight_id() const { return decoder_weight_; }  // == embedding_id() when tied
+  int decoder_bias_id() const { return decoder_bias_; }
+
+ private:
+  CharLmConfig config_;
+  nn::ParameterTable<T> params_;  // declared before rnn_, which registers into it
+  int embedding_ = -1;
+  layers::Rnn<T> rnn_;
+  int decoder_weight_ = -1, decoder_bias_ = -1;
+};
+
+extern template class CharLm<float>;
+extern template class CharLm<double>;
+
+}  // namespace recur::models

@@ -1,0 +1,61 @@
+#include "recur/io/parameters_io.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <set>
+
+namespace recur::io {
+
+template <class T>
+void store_parameters(Safetensors& file, const nn::ParameterTable<T>& params) {
+  for (int id = 0; id < params.size(); ++id) file.add(params.entry(id).name, params.value(id).clone());
+}
+
+template <class T>
+void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
+                     const std::vector<std::string>& ignored_prefixes,
+                     const std::vector<std::string>& aliases) {
+  std::vector<std::string> missing, misshapen, unexpected;
+  std::set<std::string> known(aliases.begin(), aliases.end());
+  for (int id = 0; id < params.size(); ++id) {
+    const auto& e = params.entry(id);
+    known.insert(e.name);
+    if (!file.contains(e.name)) {
+      missing.push_back(e.name);
+      continue;
+    }
+    const std::vector<index_t>& shape = file.entry(e.name).shape;
+    if (Shape(shape) != e.shape) {
+      misshapen.push_back(
+          fmt::format("{} is {} in the file, the model needs {}", e.name, Shape(shape).str(), e.shape.str()));
+    }
+  }
+  for (const std::string& name : file.names()) {
+    const bool ignored = std::any_of(ignored_prefixes.begin(), ignored_prefixes.end(),
+                                     [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+    if (!ignored && known.count(name) == 0) unexpected.push_back(name);
+  }
+  const auto list = [](const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); };
+  RECUR_CHECK(missing.empty(), fmt::format("{}: missing tensor{} {}", file.source(),
+                                           missing.size() == 1 ? "" : "s", list(missing)));
+  RECUR_CHECK(misshapen.empty(), fmt::format("{}: {}", file.source(), list(misshapen)));
+  RECUR_CHECK(unexpected.empty(),
+              fmt::format("{}: unexpected tensor{} {} (not part of this model)", file.source(),
+                          unexpected.size() == 1 ? "" : "s", list(unexpected)));
+  for (int id = 0; id < params.size(); ++id) {
+    const Tensor<T> value = file.get<T>(params.entry(id).name);
+    Tensor<T> dst = params.value(id);
+    std::copy(value.data(), value.data() + value.numel(), dst.data());
+  }
+}
+
+template void store_parameters<float>(Safetensors&, const nn::ParameterTable<float>&);
+template void store_parameters<double>(Safetensors&, const nn::ParameterTable<double>&);
+template void load_parameters<float>(const Safetensors&, nn::ParameterTable<float>&,
+                                     const std::vector<std::string>&, const std::vector<std::string>&);
+template void load_parameters<double>(const Safetensors&, nn::ParameterTable<double>&,
+                                      const std::vector<std::string>&, const std::vector<std::string>&);
+
+}  // namespace recur::io

@@ -1,0 +1,162 @@
+#include "recur/models/char_lm.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "recur/autograd/functions.h"
+#include "recur/init.h"
+#include "recur/ops/embedding.h"
+#include "recur/ops/linear.h"
+
+namespace recur::models {
+
+namespace {
+
+layers::RnnOptions rnn_options(const CharLmConfig& c) {
+  c.validate("model config");
+  layers::RnnOptions o;
+  o.cell = c.model;
+  o.input_size = c.embedding_size;
+  o.hidden_size = c.rnn_size;
+  o.num_layers = c.num_layers;
+  o.dropout = c.dropout;
+  o.dropout_mode = c.dropout_mode;
+  return o;
+}
+
+const char* mode_name(layers::DropoutMode m) {
+  return m == layers::DropoutMode::kPerStep ? "per_step" : "per_sequence";
+}
+
+}  // namespace
+
+std::string CharLmConfig::to_json() const {
+  nlohmann::ordered_json j;
+  j["model"] = std::string(nn::cell_name(model));
+  j["num_layers"] = num_layers;
+  j["rnn_size"] = rnn_size;
+  j["embedding_size"] = embedding_size;
+  j["vocab_size"] = vocab_size;
+  j["dropout"] = dropout;
+  j["dropout_mode"] = mode_name(dropout_mode);
+  j["tied"] = tied;
+  return j.dump();
+}
+
+CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: recur.config is not valid JSON ({})", source, e.what()));
+  }
+  RECUR_CHECK(j.is_object(), fmt::format("{}: recur.config must be a JSON object", source));
+  const auto need = [&](const char* key) -> const nlohmann::json& {
+    RECUR_CHECK(j.contains(key), fmt::format("{}: recur.config has no \"{}\"", source, key));
+    return j.at(key);
+  };
+  CharLmConfig c;
+  try {
+    c.model = nn::parse_cell_kind(need("model").get<std::string>());
+    c.num_layers = need("num_layers").get<int>();
+    c.rnn_size = need("rnn_size").get<index_t>();
+    c.embedding_size = need("embedding_size").get<index_t>();
+    c.vocab_size = need("vocab_size").get<index_t>();
+    c.dropout = need("dropout").get<double>();
+    c.tied = need("tied").get<bool>();
+    if (j.contains("dropout_mode")) {
+      const std::string m = j.at("dropout_mode").get<std::string>();
+      RECUR_CHECK(m == "per_step" || m == "per_sequence",
+                  fmt::format("{}: dropout_mode must be per_step or per_sequence, got {}", source, m));
+      c.dropout_mode = m == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: recur.config has a value of the wrong type ({})", source, e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", source, e.what()));
+  }
+  c.validate(source);
+  return c;
+}
+
+void CharLmConfig::validate(std::string_view source) const {
+  RECUR_CHECK(
+      num_layers >= 1 && rnn_size >= 1 && embedding_size >= 1 && vocab_size >= 1,
+      fmt::format("{}: num_layers ({}), rnn_size ({}), embedding_size ({}) and vocab_size ({}) must be "
+                  "at least 1",
+                  source, num_layers, rnn_size, embedding_size, vocab_size));
+  RECUR_CHECK(dropout >= 0.0 && dropout < 1.0,
+              fmt::format("{}: dropout must be in [0, 1), got {}", source, dropout));
+  RECUR_CHECK(!tied || embedding_size == rnn_size,
+              fmt::format("{}: tied weights need embedding_size ({}) = rnn_size ({})", source, embedding_size,
+                          rnn_size));
+}
+
+template <class T>
+CharLm<T>::CharLm(const CharLmConfig& config)
+    : config_(config),
+      embedding_(params_.add("embedding.weight", Shape{config.vocab_size, config.embedding_size})),
+      rnn_(params_, rnn_options(config), "rnn.") {
+  decoder_weight_ =
+      config.tied ? embedding_ : params_.add("decoder.weight", Shape{config.vocab_size, config.rnn_size});
+  decoder_bias_ = params_.add("decoder.bias", Shape{config.vocab_size});
+  params_.freeze();
+}
+
+template <class T>
+void CharLm<T>::init(Rng& rng) {
+  Tensor<T> embedding = params_.value(embedding_);
+  init::normal(embedding, T(0), T(1), rng);
+  rnn_.init(rng);
+  const T k = T(1) / std::sqrt(T(config_.rnn_size));
+  if (!config_.tied) {
+    Tensor<T> w = params_.value(decoder_weight_);
+    init::uniform(w, -k, k, rng);
+  }
+  Tensor<T> b = params_.value(decoder_bias_);
+  init::uniform(b, -k, k, rng);
+}
+
+template <class T>
+typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs,
+                                              index_t T_, index_t B, const layers::RnnState<T>& initial,
+                                              bool training, Rng* rng) const {
+  RECUR_CHECK(static_cast<index_t>(inputs.size()) == T_ * B,
+              fmt::format("char LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
+  const index_t E = config_.embedding_size, H = config_.rnn_size;
+  const ag::Var<T> x =
+      ag::reshape(ag::embedding(ag::param(tape, params_, embedding_), inputs), Shape{T_, B, E});
+  layers::RnnResult<T> r = rnn_.forward(x, {}, initial, training, rng);
+  ag::Var<T> h = ag::reshape(r.output, Shape{T_ * B, H});
+  if (training && config_.dropout > 0.0) {
+    RECUR_CHECK(rng != nullptr, "char LM: training with dropout needs an Rng");
+    h = ag::dropout(h, static_cast<T>(config_.dropout), *rng, true);
+  }
+  Output out;
+  out.logits =
+      ag::linear(h, ag::param(tape, params_, decoder_weight_), ag::param(tape, params_, decoder_bias_));
+  out.state = std::move(r.final_state);
+  return out;
+}
+
+template <class T>
+void CharLm<T>::step(layers::RnnStream<T>& stream, const std::vector<std::int32_t>& ids,
+                     Tensor<T>& logits) const {
+  const index_t B = stream.batch(), E = config_.embedding_size, V = config_.vocab_size;
+  RECUR_CHECK(static_cast<index_t>(ids.size()) == B,
+              fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
+  RECUR_CHECK(logits.shape() == Shape({B, V}),
+              fmt::format("char LM step: logits must be ({}, {}), got {}", B, V, logits.shape().str()));
+  Tensor<T> x(Shape{B, E});
+  ops::embedding_forward(params_.value(embedding_).data(), ids.data(), x.data(), B, V, E);
+  const Tensor<T>& h = stream.step(x);
+  ops::linear_forward(h.data(), params_.value(decoder_weight_).data(), params_.value(decoder_bias_).data(),
+                      logits.data(), B, config_.rnn_size, V);
+}
+
+template class CharLm<float>;
+template class CharLm<double>;
+
+}  // namespace recur::models

@@ -1,0 +1,45 @@
+#include "recur/models/char_lm_checkpoint.h"
+
+#include <fmt/format.h>
+
+#include "recur/io/parameters_io.h"
+
+namespace recur::models {
+
+io::Safetensors char_lm_file(const CharLm<float>& model, const data::CharVocab& vocab) {
+  RECUR_CHECK(vocab.size() == model.config().vocab_size,
+              fmt::format("checkpoint: vocabulary of {} for a model with vocab_size {}", vocab.size(),
+                          model.config().vocab_size));
+  io::Safetensors file;
+  io::store_parameters(file, model.params());
+  if (model.config().tied) file.add("decoder.weight", model.params().value(model.embedding_id()).clone());
+  file.metadata()[kConfigKey] = model.config().to_json();
+  file.metadata()[kVocabKey] = vocab.to_json();
+  return file;
+}
+
+LoadedCharLm load_char_lm(const std::string& path) {
+  return load_char_lm(io::Safetensors::read_file(path));
+}
+
+LoadedCharLm load_char_lm(io::Safetensors file) {
+  const std::string& source = file.source();
+  const auto& meta = file.metadata();
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_CHECK(meta.count(key),
+                fmt::format("{}: no {} in the metadata (not a recur char-LM checkpoint?)", source, key));
+  LoadedCharLm loaded;
+  const CharLmConfig config = CharLmConfig::from_json(meta.at(kConfigKey), source);
+  loaded.vocab = data::CharVocab::from_json(meta.at(kVocabKey), source);
+  RECUR_CHECK(loaded.vocab.size() == config.vocab_size,
+              fmt::format("{}: recur.vocab has {} characters but recur.config says vocab_size {}", source,
+                          loaded.vocab.size(), config.vocab_size));
+  loaded.model = std::make_unique<CharLm<float>>(config);
+  const std::vector<std::string> aliases =
+      config.tied ? std::vector<std::string>{"decoder.weight"} : std::vector<std::string>{};
+  io::load_parameters(file, loaded.model->params(), {kTrainingPrefix}, aliases);
+  loaded.file = std::move(file);
+  return loaded;
+}
+
+}  // namespace recur::models

@@ -1,0 +1,103 @@
+#include "recur/train/metrics_log.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "recur/common.h"
+
+namespace recur::train {
+namespace {
+
+// Enough to hold the last few complete lines of any realistic record.
+constexpr long kTailBytes = 64 * 1024;
+
+double steady_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// The file's last `kTailBytes` (or all of it), read from the current FILE*.
+std::string read_tail(std::FILE* f, const std::filesystem::path& path) {
+  RECUR_CHECK(std::fseek(f, 0, SEEK_END) == 0,
+              fmt::format("metrics log {}: cannot seek ({})", path.string(), std::strerror(errno)));
+  const long size = std::ftell(f);
+  RECUR_CHECK(size >= 0,
+              fmt::format("metrics log {}: cannot tell its size ({})", path.string(), std::strerror(errno)));
+  const long start = size > kTailBytes ? size - kTailBytes : 0;
+  RECUR_CHECK(std::fseek(f, start, SEEK_SET) == 0,
+              fmt::format("metrics log {}: cannot seek ({})", path.string(), std::strerror(errno)));
+  std::string tail(static_cast<size_t>(size - start), '\0');
+  RECUR_CHECK(std::fread(tail.data(), 1, tail.size(), f) == tail.size(),
+              fmt::format("metrics log {}: cannot read ({})", path.string(), std::strerror(errno)));
+  // C requires a positioning call between reading and writing the same FILE*.
+  RECUR_CHECK(std::fseek(f, 0, SEEK_END) == 0,
+              fmt::format("metrics log {}: cannot seek ({})", path.string(), std::strerror(errno)));
+  return tail;
+}
+
+// The "time_s" of the last complete line that parses as an object with a finite time_s, or 0.
+double last_time_s(const std::string& tail) {
+  size_t end = tail.rfind('\n');  // the end of the last complete line
+  while (end != std::string::npos) {
+    const size_t nl = end == 0 ? std::string::npos : tail.rfind('\n', end - 1);
+    const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    // The first line of a cut tail may be partial: it then simply fails to parse.
+    const nlohmann::json j = nlohmann::json::parse(tail.data() + begin, tail.data() + end, nullptr, false);
+    if (j.is_object() && j.contains("time_s") && j["time_s"].is_number()) {
+      const double t = j["time_s"].get<double>();
+      if (std::isfinite(t)) return t;
+    }
+    end = nl;
+  }
+  return 0;
+}
+
+}  // namespace
+
+MetricsLog::MetricsLog(std::filesystem::path file, std::function<double()> clock)
+    : path_(std::move(file)), clock_(std::move(clock)) {
+  if (!clock_) clock_ = steady_seconds;
+  // "a+": create or append; every write goes to the end, and the existing tail can be read.
+  file_.reset(std::fopen(path_.c_str(), "a+b"));
+  RECUR_CHECK(file_ != nullptr, fmt::format("cannot open metrics log {} for appending: {}", path_.string(),
+                                            std::strerror(errno)));
+  const std::string tail = read_tail(file_.get(), path_);
+  time_offset_ = last_time_s(tail);
+  if (!tail.empty() && tail.back() != '\n') {
+    // A crash cut the last line: end it so that our first record starts a line of its own.
+    RECUR_CHECK(std::fputc('\n', file_.get()) != EOF && std::fflush(file_.get()) == 0,
+                fmt::format("cannot write metrics log {}: {}", path_.string(), std::strerror(errno)));
+  }
+  opened_at_ = clock_();
+}
+
+MetricsLog MetricsLog::in_run_dir(const std::filesystem::path& run_dir, std::function<double()> clock) {
+  return MetricsLog(run_dir / kFileName, std::move(clock));
+}
+
+double MetricsLog::time_s() const {
+  return time_offset_ + (clock_() - opened_at_);
+}
+
+void MetricsLog::write(const nlohmann::json& record) {
+  RECUR_CHECK(file_ != nullptr, "MetricsLog::write on a moved-from log");
+  RECUR_CHECK(record.is_object(), fmt::format("metrics log {}: a record must be a JSON object, got {} {}",
+                                              path_.string(), record.type_name(), record.dump()));
+  nlohmann::json line = record;
+  if (!line.contains("time_s")) line["time_s"] = time_s();
+  // Replace invalid UTF-8 rather than throwing in the middle of training.
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  text += '\n';
+  RECUR_CHECK(
+      std::fwrite(text.data(), 1, text.size(), file_.get()) == text.size() && std::fflush(file_.get()) == 0,
+      fmt::format("cannot write metrics log {}: {}", path_.string(), std::strerror(errno)));
+}
+
+}  // namespace recur::train

@@ -1,0 +1,222 @@
+// End-to-end: the `recur` binary as a user runs it — train, resume, sample, eval, inspect, and its
+// errors. Each test works in its own temporary directory on a small slice of tiny-shakespeare.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "recur/io/safetensors.h"
+#include "recur/models/char_lm_checkpoint.h"
+
+namespace recur {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("recur_e2e_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+            "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // 30,000 characters of tiny-shakespeare: enough for a few dozen small batches.
+    const std::string text = slurp(RECUR_DATA_DIR "/tinyshakespeare/input.txt").substr(0, 30000);
+    std::ofstream(dir_ / "text.txt", std::ios::binary) << text;
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // Runs `recur <args>` in the test directory with 1 thread.
+  Result run(const std::string& args) const {
+    const std::string cmd = "cd '" + dir_.string() + "' && RECUR_NUM_THREADS=1 '" RECUR_CLI "' " + args +
+                            " > stdout.txt 2> stderr.txt";
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(dir_ / "stdout.txt");
+    r.err = slurp(dir_ / "stderr.txt");
+    return r;
+  }
+
+  static std::string small_model() {
+    return "--data text.txt --rnn-size 32 --num-layers 2 --embedding-size 16 --batch-size 8 --seq-length 16 "
+           "--progress log --log-every 5 --seed 7";
+  }
+
+  fs::path dir_;
+};
+
+::testing::AssertionResult same_tensors(const io::Safetensors& a, const io::Safetensors& b,
+                                        const std::string& prefix) {
+  for (const std::string& name : a.names()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    if (!b.contains(name)) return ::testing::AssertionFailure() << name << " missing";
+    if (!(a.entry(name) == b.entry(name))) return ::testing::AssertionFailure() << name << " differs";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(Cli, TrainSampleEvalInspect) {
+  const Result train =
+      run("train " + small_model() + " --max-iters 30 --eval-val-every 10 --checkpoint-dir cv");
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  for (const char* f : {"cv/best.safetensors", "cv/last.safetensors", "cv/metrics.jsonl", "cv/loss.svg"})
+    EXPECT_TRUE(fs::exists(dir_ / f)) << f;
+  // metrics.jsonl: one train line per iteration and three val lines, all valid JSON.
+  std::ifstream metrics(dir_ / "cv/metrics.jsonl");
+  int train_lines = 0, val_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    train_lines += j.at("event") == "train";
+    val_lines += j.at("event") == "val";
+  }
+  EXPECT_EQ(train_lines, 30);
+  EXPECT_EQ(val_lines, 3);
+
+  // The best checkpoint alone is enough to sample and evaluate: model tensors + the two keys.
+  const io::Safetensors best = io::Safetensors::read_file((dir_ / "cv/best.safetensors").string());
+  for (const std::string& name : best.names()) EXPECT_NE(name.rfind("train.", 0), 0u) << name;
+  EXPECT_TRUE(best.metadata().count("recur.config"));
+  EXPECT_TRUE(best.metadata().count("recur.vocab"));
+
+  const Result sample = run("sample cv/best.safetensors --length 200 --prime-text 'The ' --seed 3");
+  ASSERT_EQ(sample.exit_code, 0) << sample.err;
+  EXPECT_EQ(sample.out.rfind("The ", 0), 0u);
+  EXPECT_GE(sample.out.size(), 204u);
+  // Same seed, same text; argmax is deterministic too.
+  EXPECT_EQ(run("sample cv/best.safetensors --length 200 --prime-text 'The ' --seed 3").out, sample.out);
+  EXPECT_EQ(run("sample cv/best.safetensors --length 50 --argmax --seed 1").out,
+            run("sample cv/best.safetensors --length 50 --argmax --seed 2").out);
+
+  const Result eval = run("eval cv/best.safetensors text.txt --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const auto e = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(e.at("tokens").get<long>(), 29999);
+  const double loss = e.at("loss").get<double>();
+  EXPECT_GT(loss, 1.0);
+  EXPECT_LT(loss, std::log(65.0));  // better than uniform over the vocabulary after 30 steps
+  EXPECT_NEAR(e.at("bpc").get<double>(), loss / std::log(2.0), 1e-12);
+  EXPECT_NEAR(e.at("perplexity").get<double>(), std::exp(loss), 1e-9);
+  // The chunk length only changes how the file is cut, not the result.
+  const auto e2 = nlohmann::json::parse(run("eval cv/best.safetensors text.txt --json --chunk 37").out);
+  EXPECT_NEAR(e2.at("loss").get<double>(), loss, 1e-6);
+
+  const Result inspect = run("inspect cv/last.safetensors");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("rnn.weight_hh_l1"), std::string::npos);
+  EXPECT_NE(inspect.out.find("iteration 30"), std::string::npos);
+}
+
+// Training k steps, stopping, and resuming to N gives the same weights, optimizer state and
+// carried state, bit for bit, as training N steps straight (same thread count).
+TEST_F(Cli, ResumeIsBitIdentical) {
+  for (const char* optimizer : {"adam", "rmsprop"}) {
+    SCOPED_TRACE(optimizer);
+    const std::string common =
+        small_model() + " --optimizer " + optimizer + " --dropout 0.2 --eval-val-every 10";
+    ASSERT_EQ(run("train " + common + " --max-iters 40 --checkpoint-dir straight").exit_code, 0);
+    ASSERT_EQ(run("train " + common + " --max-iters 25 --checkpoint-dir split").exit_code, 0);
+    const auto at_25 = io::Safetensors::read_file((dir_ / "split/last.safetensors").string());
+    const Result resumed = run("train --resume split/last.safetensors --max-iters 40 --progress log");
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    const auto a = io::Safetensors::read_file((dir_ / "straight/last.safetensors").string());
+    const auto b = io::Safetensors::read_file((dir_ / "split/last.safetensors").string());
+    EXPECT_EQ(a.names(), b.names());
+    EXPECT_TRUE(same_tensors(a, b, ""));
+    // And the resumed run really trained: its weights moved from those at iteration 25.
+    EXPECT_FALSE(at_25.entry("rnn.weight_hh_l0") == b.entry("rnn.weight_hh_l0"));
+    EXPECT_EQ(nlohmann::json::parse(b.metadata().at("recur.train")).at("iteration"), 40);
+    fs::remove_all(dir_ / "straight");
+    fs::remove_all(dir_ / "split");
+  }
+}
+
+TEST_F(Cli, InitFromStartsFromTheWeights) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 10 --checkpoint-dir a").exit_code, 0);
+  const Result r =
+      run("train --init-from a/best.safetensors --data text.txt --max-iters 5 --batch-size 8 "
+          "--seq-length 16 --checkpoint-dir b --progress log");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto b = models::load_char_lm((dir_ / "b/last.safetensors").string());
+  EXPECT_EQ(b.model->config().rnn_size, 32);  // the model comes from the checkpoint, not the defaults
+}
+
+TEST_F(Cli, ClearErrors) {
+  std::ofstream(dir_ / "empty.txt") << "";
+  std::ofstream(dir_ / "bad.txt", std::ios::binary) << "abc\xff"
+                                                       "def";
+  std::ofstream(dir_ / "short.txt") << "hello world";
+  struct Case {
+    std::string args, fragment;
+  };
+  const std::vector<Case> cases = {
+      {"train --data empty.txt", "empty.txt: the file is empty"},
+      {"train --data bad.txt", "bad.txt: invalid UTF-8 at byte 3"},
+      {"train --data short.txt",
+       "short.txt: 11 characters are too few for one batch of 50 streams × 50 steps"},
+      {"train --data missing.txt", "missing.txt: cannot open"},
+      {"train --data text.txt --model lstmm", "unknown cell 'lstmm'"},
+      {"train --data text.txt --optimizer adamax", "--optimizer must be one of"},
+      {"sample nothing.safetensors", "nothing.safetensors"},
+      {"train --data text.txt --tied --rnn-size 32 --embedding-size 16 --max-iters 1 --batch-size 4 "
+       "--seq-length 4",
+       ""},
+  };
+  for (const Case& c : cases) {
+    const Result r = run(c.args);
+    if (c.fragment.empty()) {
+      EXPECT_EQ(r.exit_code, 0) << c.args << "\n" << r.err;  // --tied makes the embedding rnn-sized
+      continue;
+    }
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.args << "\nstderr: " << r.err;
+  }
+  // A prime text with characters outside the vocabulary names them.
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv").exit_code, 0);
+  const Result r = run("sample cv/best.safetensors --prime-text 'Zé€'");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("'é', '€'"), std::string::npos) << r.err;
+  // --resume fixes the run's settings: changing one is an error that says so.
+  const Result changed = run("train --resume cv/last.safetensors --learning-rate 0.1");
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.err.find("--learning-rate cannot be given with --resume"), std::string::npos)
+      << changed.err;
+}
+
+TEST_F(Cli, HelpListsFlagsWithDefaults) {
+  const Result r = run("train --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag :
+       {"--rnn-size",      "--num-layers", "--model",          "--seq-length",     "--batch-size",
+        "--learning-rate", "--dropout",    "--grad-clip",      "--train-frac",     "--val-frac",
+        "--max-epochs",    "--seed",       "--eval-val-every", "--checkpoint-dir", "--optimizer",
+        "--clip-mode",     "--max-iters",  "--threads",        "--init-from",      "--resume"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  EXPECT_NE(r.out.find("128"), std::string::npos);  // defaults are shown
+  for (const char* sub : {"sample --help", "eval --help", "inspect --help"})
+    EXPECT_EQ(run(sub).exit_code, 0) << sub;
+}
+
+}  // namespace
+}  // namespace recur

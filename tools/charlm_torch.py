@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""recur char-LM checkpoints <-> PyTorch, and a loss check against `recur eval`.
+
+Needs Debian's python3-torch (run with /usr/bin/python3). The safetensors reader and writer here
+are the whole format (docs/checkpoint-format.md); no `safetensors` package is needed.
+
+    charlm_torch.py to-torch   CKPT.safetensors OUT.pt      # state_dict + config + vocab, torch.save
+    charlm_torch.py from-torch IN.pt OUT.safetensors        # back (model tensors + recur.config/vocab)
+    charlm_torch.py eval       CKPT.safetensors TEXT [--json]   # mean loss in PyTorch, like `recur eval`
+
+The PyTorch model is nn.Embedding -> nn.LSTM / nn.GRU / nn.RNN -> nn.Linear (`CharLM` below), with
+recur's tensor names as its state_dict names. recur's gru_reset_before and jordan cells have no
+PyTorch module and are rejected.
+"""
+import argparse
+import json
+import math
+import struct
+import sys
+
+import torch
+
+DTYPES = {"F32": torch.float32, "F64": torch.float64}
+NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def read_safetensors(path):
+    """Returns ({name: tensor}, {metadata})."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    metadata = header.pop("__metadata__", {})
+    buffer = data[8 + n:]
+    tensors = {}
+    for name, e in header.items():
+        begin, end = e["data_offsets"]
+        t = torch.frombuffer(bytearray(buffer[begin:end]), dtype=DTYPES[e["dtype"]]) if end > begin else \
+            torch.zeros(0, dtype=DTYPES[e["dtype"]])
+        tensors[name] = t.reshape(e["shape"])
+    return tensors, metadata
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        raw = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+class CharLM(torch.nn.Module):
+    """The PyTorch twin of recur's CharLm (same parameter names, same math)."""
+
+    def __init__(self, config):
+        super().__init__()
+        kind = config["model"]
+        V, E, H, L = config["vocab_size"], config["embedding_size"], config["rnn_size"], config["num_layers"]
+        self.embedding = torch.nn.Embedding(V, E)
+        if kind == "lstm":
+            self.rnn = torch.nn.LSTM(E, H, L, dropout=config["dropout"])
+        elif kind == "gru":
+            self.rnn = torch.nn.GRU(E, H, L, dropout=config["dropout"])
+        elif kind in ("rnn_tanh", "rnn_relu"):
+            self.rnn = torch.nn.RNN(E, H, L, nonlinearity=kind[4:], dropout=config["dropout"])
+        else:
+            raise SystemExit(f"error: recur's {kind} cell has no PyTorch module")
+        self.decoder = torch.nn.Linear(H, V)
+        if config["tied"]:
+            self.decoder.weight = self.embedding.weight
+
+    def forward(self, ids, state=None):  # ids: (T, B)
+        y, state = self.rnn(self.embedding(ids), state)
+        return self.decoder(y), state
+
+
+def load_recur(path):
+    tensors, meta = read_safetensors(path)
+    config, vocab = json.loads(meta["recur.config"]), json.loads(meta["recur.vocab"])
+    model = CharLM(config)
+    model_tensors = {k: v for k, v in tensors.items() if not k.startswith("train.")}
+    model.load_state_dict({k: v.float() for k, v in model_tensors.items()}, strict=True)
+    return model, config, vocab
+
+
+def to_torch(args):
+    model, config, vocab = load_recur(args.checkpoint)
+    torch.save({"state_dict": model.state_dict(), "config": config, "vocab": vocab}, args.out)
+
+
+def from_torch(args):
+    saved = torch.load(args.checkpoint)
+    config, vocab = saved["config"], saved["vocab"]
+    model = CharLM(config)
+    model.load_state_dict(saved["state_dict"], strict=True)
+    tensors = {k: v.float() for k, v in model.state_dict().items()}
+    write_safetensors(args.out, tensors, {"recur.config": json.dumps(config), "recur.vocab": json.dumps(vocab)})
+
+
+def evaluate(args):
+    """Mean loss over the predictions of characters 2..n, batch 1, state carried (as `recur eval`)."""
+    model, config, vocab = load_recur(args.checkpoint)
+    model.eval()
+    index = {c: i for i, c in enumerate(vocab)}
+    with open(args.text, encoding="utf-8") as f:
+        ids = torch.tensor([index[c] for c in f.read()], dtype=torch.long)
+    total, state = 0.0, None
+    with torch.no_grad():
+        for begin in range(0, len(ids) - 1, args.chunk):
+            x = ids[begin:begin + args.chunk + 1]
+            logits, state = model(x[:-1].unsqueeze(1), state)
+            total += float(torch.nn.functional.cross_entropy(logits.squeeze(1).double(), x[1:], reduction="sum"))
+    n = len(ids) - 1
+    loss = total / n
+    result = {"loss": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss), "tokens": n}
+    print(json.dumps(result) if args.json else f"{args.text}: loss {loss:.6f} nats/char over {n} predictions")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("to-torch")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.set_defaults(run=to_torch)
+    p = sub.add_parser("from-torch")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.set_defaults(run=from_torch)
+    p = sub.add_parser("eval")
+    p.add_argument("checkpoint")
+    p.add_argument("text")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--chunk", type=int, default=1000)
+    p.set_defaults(run=evaluate)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

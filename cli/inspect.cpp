@@ -45,7 +45,12 @@ void add_inspect_command(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("inspect", "show a checkpoint's config, tensors, vocabulary and training state");
   cmd->add_option("checkpoint", *path, "a .safetensors checkpoint")->required()->check(CLI::ExistingFile);
-  cmd->callback([path] { run_inspect(*path); });
+  auto threads = std::make_shared<int>(0);
+  add_threads_option(*cmd, *threads);  // accepted for uniformity: inspecting computes nothing
+  cmd->callback([path, threads] {
+    apply_threads(*threads);
+    run_inspect(*path);
+  });
 }
 
 }  // namespace recur::cli

@@ -459,7 +459,14 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
       note = " (best, saved best.safetensors)";
     }
   }
-  save(dir / "last.safetensors", true);
+  // Never overwrite the last good checkpoint with a diverged model.
+  const Tensor<float> values = model_->params().flat_values();
+  bool finite = !has_val || std::isfinite(last_val_);
+  for (index_t i = 0; finite && i < values.numel(); ++i) finite = std::isfinite(values[i]);
+  if (finite)
+    save(dir / "last.safetensors", true);
+  else
+    note += "; the model is not finite: last.safetensors not overwritten";
   plot_->write_svg(dir / "loss.svg");
   progress_->message(
       fmt::format("iteration {}/{}: val loss {:.4f}{}", iteration_, total_iterations_, last_val_, note));

@@ -204,6 +204,36 @@ TEST_F(Cli, ClearErrors) {
       << changed.err;
 }
 
+// A diverging run skips non-finite steps, then stops with a clear message; a non-finite model
+// never overwrites the last checkpoint.
+TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 3 --checkpoint-dir cv").exit_code, 0);
+  const std::string good = slurp(dir_ / "cv/last.safetensors");
+  // Continue from those weights with a learning rate that overflows float on the first step.
+  const Result r = run("train --init-from cv/last.safetensors --data text.txt --batch-size 8 --seq-length 16 "
+                       "--optimizer sgd --learning-rate 1e38 --max-nonfinite-steps 3 --max-iters 50 "
+                       "--eval-val-every 1 --checkpoint-dir cv --progress log");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("is not finite; step skipped (1 in a row)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stopping: 3 non-finite steps in a row"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cv/last.safetensors is intact"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("last.safetensors not overwritten"), std::string::npos) << r.err;
+  // The first step overflows to huge but finite weights (saved at iteration 1); every later
+  // evaluation finds NaNs and leaves that file alone.
+  EXPECT_NE(slurp(dir_ / "cv/last.safetensors"), good);
+  const auto last = models::load_char_lm((dir_ / "cv/last.safetensors").string());
+  EXPECT_EQ(nlohmann::json::parse(last.file.metadata().at("recur.train")).at("iteration"), 1);
+  const Tensor<float> values = last.model->params().flat_values();
+  for (index_t i = 0; i < values.numel(); ++i) ASSERT_TRUE(std::isfinite(values[i])) << i;
+}
+
+TEST_F(Cli, EveryCommandTakesThreads) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv --threads 2").exit_code, 0);
+  EXPECT_EQ(run("sample cv/best.safetensors --length 5 --threads 2").exit_code, 0);
+  EXPECT_EQ(run("eval cv/best.safetensors text.txt --threads 2").exit_code, 0);
+  EXPECT_EQ(run("inspect cv/best.safetensors --threads 2").exit_code, 0);
+}
+
 TEST_F(Cli, HelpListsFlagsWithDefaults) {
   const Result r = run("train --help");
   EXPECT_EQ(r.exit_code, 0);

@@ -4,14 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
-#include <fstream>
-#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "recur/autograd/functions.h"
@@ -19,12 +15,11 @@
 #include "recur/data/text_batches.h"
 #include "recur/data/utf8.h"
 #include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/char_lm_task.h"
 #include "recur/threads.h"
-#include "recur/train/loss_plot.h"
-#include "recur/train/metrics_log.h"
 #include "recur/train/optimizer.h"
-#include "recur/train/progress.h"
 #include "recur/train/schedule.h"
+#include "recur/train/trainer.h"
 
 namespace recur::cli {
 
@@ -193,64 +188,17 @@ train::ScheduleOptions schedule_options(const TrainOptions& o, long total_iterat
   return c;
 }
 
-// Scales every gradient element into [-limit, limit]; returns the L2 norm before clipping.
-float clip_grad_value(nn::ParameterTable<float>& params, float limit) {
-  Tensor<float> g = params.flat_grads();
-  double sum = 0;
-  for (index_t i = 0; i < g.numel(); ++i) {
-    sum += double(g[i]) * double(g[i]);
-    g[i] = std::clamp(g[i], -limit, limit);
-  }
-  return static_cast<float>(std::sqrt(sum));
-}
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) {
-  g_interrupted = true;
-}
-
-class Trainer {
- public:
-  Trainer(TrainOptions options, const CLI::App& command) : o_(std::move(options)) {
-    apply_threads(o_.threads);
-    load_model(command);
-    load_data();
-    setup_optimization();
-    if (!o_.resume.empty()) restore_training_state();
-  }
-
-  void run();
-
- private:
-  void load_model(const CLI::App& command);
-  void load_data();
-  void setup_optimization();
-  void restore_training_state();
-  double evaluate_validation();
-  void save(const fs::path& path, bool with_training_state);
-  void evaluate_and_save(bool final_evaluation);
-
-  TrainOptions o_;
-  models::LoadedCharLm resumed_;  // the --resume file (training state)
-  std::unique_ptr<models::CharLm<float>> model_;
-  data::CharVocab vocab_;
-  std::unique_ptr<data::TokenBatches> batches_;
-  data::NgramFloors floors_;
-  std::unique_ptr<train::Optimizer<float>> optimizer_;
-  std::unique_ptr<train::LrSchedule> schedule_;
-  Rng dropout_rng_{0};
-  long total_iterations_ = 0, iteration_ = 0, best_iteration_ = 0;
-  double best_val_ = std::numeric_limits<double>::infinity(),
-         last_val_ = std::numeric_limits<double>::quiet_NaN();
-  int nonfinite_in_row_ = 0;
-  layers::RnnStateValues<float> carry_;  // empty: zeros
-  std::unique_ptr<train::ProgressReporter> progress_;
-  std::unique_ptr<train::MetricsLog> metrics_;
-  std::unique_ptr<train::LossPlot> plot_;
+// The run's model, vocabulary and (for --resume) saved file, from a checkpoint or from the flags.
+struct Setup {
+  std::unique_ptr<models::CharLm<float>> model;
+  data::CharVocab vocab;
+  std::optional<io::Safetensors> resume_file;
 };
 
-void Trainer::load_model(const CLI::App& command) {
-  if (!o_.resume.empty()) {
+// --resume: the run's settings come from the checkpoint; only kResumableFlags may be given.
+Setup load_checkpoint(TrainOptions& o, const CLI::App& command) {
+  Setup setup;
+  if (!o.resume.empty()) {
     for (const CLI::Option* opt : command.get_options()) {
       if (opt->count() == 0 || opt->get_name().empty()) continue;
       const std::string name = opt->get_name();
@@ -258,312 +206,138 @@ void Trainer::load_model(const CLI::App& command) {
         throw Error(
             fmt::format("{} cannot be given with --resume: the run's settings come from {} (only {} may "
                         "change)",
-                        name, o_.resume, fmt::join(kResumableFlags, ", ")));
+                        name, o.resume, fmt::join(kResumableFlags, ", ")));
     }
-    resumed_ = models::load_char_lm(o_.resume);
-    const auto& meta = resumed_.file.metadata();
+    models::LoadedCharLm loaded = models::load_char_lm(o.resume);
+    const auto& meta = loaded.file.metadata();
     RECUR_CHECK(
         meta.count("recur.train"),
         fmt::format("{}: no training state (recur.train) to resume from; --init-from starts a new run "
                     "from its weights",
-                    o_.resume));
-    TrainOptions given = o_;
+                    o.resume));
+    const TrainOptions given = o;
     try {
-      options_from_json(json::parse(meta.at("recur.train")).at("options"), o_);
+      options_from_json(json::parse(meta.at("recur.train")).at("options"), o);
     } catch (const json::exception& e) {
-      throw Error(fmt::format("{}: recur.train is malformed ({})", o_.resume, e.what()));
+      throw Error(fmt::format("{}: recur.train is malformed ({})", o.resume, e.what()));
     }
-    for (const char* flag :
-         {"--data", "--max-epochs", "--max-iters", "--eval-val-every", "--checkpoint-dir"}) {
-      if (command.get_option(flag)->count() == 0) continue;
-      const std::string f = flag;
-      if (f == "--data") o_.data = given.data;
-      if (f == "--max-epochs") o_.max_epochs = given.max_epochs;
-      if (f == "--max-iters") o_.max_iters = given.max_iters;
-      if (f == "--eval-val-every") o_.eval_val_every = given.eval_val_every;
-      if (f == "--checkpoint-dir") o_.checkpoint_dir = given.checkpoint_dir;
-    }
-    model_ = std::move(resumed_.model);
-    vocab_ = resumed_.vocab;
-    return;
+    const auto given_flag = [&](const char* flag) { return command.get_option(flag)->count() > 0; };
+    if (given_flag("--data")) o.data = given.data;
+    if (given_flag("--max-epochs")) o.max_epochs = given.max_epochs;
+    if (given_flag("--max-iters")) o.max_iters = given.max_iters;
+    if (given_flag("--eval-val-every")) o.eval_val_every = given.eval_val_every;
+    if (given_flag("--checkpoint-dir")) o.checkpoint_dir = given.checkpoint_dir;
+    setup.model = std::move(loaded.model);
+    setup.vocab = loaded.vocab;
+    setup.resume_file = std::move(loaded.file);
+  } else if (!o.init_from.empty()) {
+    models::LoadedCharLm loaded = models::load_char_lm(o.init_from);
+    setup.model = std::move(loaded.model);
+    setup.vocab = loaded.vocab;
   }
-  if (!o_.init_from.empty()) {
-    models::LoadedCharLm loaded = models::load_char_lm(o_.init_from);
-    model_ = std::move(loaded.model);
-    vocab_ = loaded.vocab;
-  }
+  return setup;
 }
 
-void Trainer::load_data() {
-  const std::string name = o_.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o_.data;
-  const std::u32string text = data::decode_utf8(cli::load_data(o_.data), name);
-  RECUR_CHECK(!text.empty(), fmt::format("{}: the file is empty", name));
-  if (!model_) {
-    vocab_ = data::CharVocab::from_text(text);
-    models::CharLmConfig c;
-    c.model = nn::parse_cell_kind(o_.model);
-    c.num_layers = o_.num_layers;
-    c.rnn_size = o_.rnn_size;
-    c.embedding_size = o_.tied ? o_.rnn_size : o_.embedding_size;
-    c.vocab_size = vocab_.size();
-    c.dropout = o_.dropout;
-    RECUR_CHECK(o_.dropout_mode == "per_step" || o_.dropout_mode == "per_sequence",
-                fmt::format("--dropout-mode must be per_step or per_sequence, got {}", o_.dropout_mode));
-    c.dropout_mode =
-        o_.dropout_mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
-    c.tied = o_.tied;
-    c.validate("model flags");
-    model_ = std::make_unique<models::CharLm<float>>(c);
-    Rng init_rng(o_.seed);
-    model_->init(init_rng);
-  }
-  const std::vector<std::int32_t> tokens = vocab_.encode(text, name);
-  const data::SplitFractions fractions{o_.train_frac, o_.val_frac,
-                                       std::max(0.0, 1.0 - o_.train_frac - o_.val_frac)};
-  batches_ = std::make_unique<data::TokenBatches>(tokens, o_.batch_size, o_.seq_length, fractions, name);
-  const std::vector<std::int32_t> held_out = batches_->split_tokens(data::Split::kVal);
-  if (held_out.size() >= 2)
-    floors_ = data::ngram_floors(batches_->split_tokens(data::Split::kTrain), held_out, vocab_.size());
-  const long n_train = batches_->count(data::Split::kTrain);
-  total_iterations_ = o_.max_iters > 0 ? o_.max_iters : o_.max_epochs * n_train;
-  RECUR_CHECK(total_iterations_ >= 1, "nothing to train: --max-iters and --max-epochs give 0 iterations");
+std::unique_ptr<models::CharLm<float>> new_model(const TrainOptions& o, const data::CharVocab& vocab) {
+  models::CharLmConfig c;
+  c.model = nn::parse_cell_kind(o.model);
+  c.num_layers = o.num_layers;
+  c.rnn_size = o.rnn_size;
+  c.embedding_size = o.tied ? o.rnn_size : o.embedding_size;
+  c.vocab_size = vocab.size();
+  c.dropout = o.dropout;
+  RECUR_CHECK(o.dropout_mode == "per_step" || o.dropout_mode == "per_sequence",
+              fmt::format("--dropout-mode must be per_step or per_sequence, got {}", o.dropout_mode));
+  c.dropout_mode =
+      o.dropout_mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
+  c.tied = o.tied;
+  c.validate("model flags");
+  auto model = std::make_unique<models::CharLm<float>>(c);
+  Rng init_rng(o.seed);
+  model->init(init_rng);
+  return model;
 }
 
-void Trainer::setup_optimization() {
+void check_choices(const TrainOptions& o) {
   static const std::vector<std::string> optimizers = {"sgd",     "momentum", "adagrad",
                                                       "rmsprop", "adam",     "adamw"};
-  RECUR_CHECK(
-      std::find(optimizers.begin(), optimizers.end(), o_.optimizer) != optimizers.end(),
-      fmt::format("--optimizer must be one of {}, got {}", fmt::join(optimizers, ", "), o_.optimizer));
+  RECUR_CHECK(std::find(optimizers.begin(), optimizers.end(), o.optimizer) != optimizers.end(),
+              fmt::format("--optimizer must be one of {}, got {}", fmt::join(optimizers, ", "), o.optimizer));
   static const std::vector<std::string> schedules = {"constant", "char-rnn", "plateau", "cosine"};
   RECUR_CHECK(
-      std::find(schedules.begin(), schedules.end(), o_.lr_schedule) != schedules.end(),
-      fmt::format("--lr-schedule must be one of {}, got {}", fmt::join(schedules, ", "), o_.lr_schedule));
-  RECUR_CHECK(o_.clip_mode == "norm" || o_.clip_mode == "value",
-              fmt::format("--clip-mode must be norm or value, got {}", o_.clip_mode));
-  optimizer_ = train::make_optimizer(model_->params(), optimizer_options(o_));
-  schedule_ = train::make_schedule(o_.learning_rate, schedule_options(o_, total_iterations_));
-  dropout_rng_ = Rng(o_.seed, /*stream=*/1);
+      std::find(schedules.begin(), schedules.end(), o.lr_schedule) != schedules.end(),
+      fmt::format("--lr-schedule must be one of {}, got {}", fmt::join(schedules, ", "), o.lr_schedule));
+  RECUR_CHECK(o.clip_mode == "norm" || o.clip_mode == "value",
+              fmt::format("--clip-mode must be norm or value, got {}", o.clip_mode));
+  RECUR_CHECK(o.progress == "auto" || o.progress == "bar" || o.progress == "log",
+              fmt::format("--progress must be auto, bar or log, got {}", o.progress));
 }
 
-// What --resume restores beside the weights: counters, RNG, schedule, optimizer state and the
-// hidden state carried into the next batch.
-void Trainer::restore_training_state() {
-  const io::Safetensors& file = resumed_.file;
-  const json state = json::parse(file.metadata().at("recur.train"));
-  try {
-    iteration_ = state.at("iteration").get<long>();
-    best_val_ = state.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity()
-                                                    : state.at("best_val_loss").get<double>();
-    best_iteration_ = state.at("best_iteration").get<long>();
-    nonfinite_in_row_ = state.at("nonfinite_in_row").get<int>();
-    const json& r = state.at("rng");
-    Rng::State rs;
-    rs.state = std::stoull(r.at("state").get<std::string>());
-    rs.increment = std::stoull(r.at("increment").get<std::string>());
-    rs.has_spare = r.at("has_spare").get<bool>();
-    rs.spare = r.at("spare").get<double>();
-    dropout_rng_.set_state(rs);
-    train::ScheduleState ss;
-    for (const auto& [k, v] : state.at("schedule").items()) ss.emplace_back(k, v.get<double>());
-    schedule_->load_state(ss);
-    RECUR_CHECK(state.at("optimizer").get<std::string>() == optimizer_->name(),
-                fmt::format("{}: saved optimizer {} differs from {}", file.source(),
-                            state.at("optimizer").get<std::string>(), optimizer_->name()));
-    train::OptimizerState<float> os;
-    for (const std::string& name : file.names())
-      if (name.rfind("train.optimizer.", 0) == 0) os.emplace_back(name.substr(16), file.get<float>(name));
-    optimizer_->load_state(os, state.at("optimizer_steps").get<long>());
-    const index_t entries = state.at("carried_states").get<index_t>();
-    for (index_t e = 0; e < entries; ++e) {
-      carry_.h.push_back(file.get<float>(fmt::format("train.carry.h.{}", e)));
-      if (file.contains(fmt::format("train.carry.c.{}", e)))
-        carry_.c.push_back(file.get<float>(fmt::format("train.carry.c.{}", e)));
-    }
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), e.what()));
+void run_training(TrainOptions o, const CLI::App& command) {
+  apply_threads(o.threads);
+  Setup setup = load_checkpoint(o, command);
+  check_choices(o);
+
+  const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
+  const std::u32string text = data::decode_utf8(load_data(o.data), name);
+  RECUR_CHECK(!text.empty(), fmt::format("{}: the file is empty", name));
+  if (!setup.model) {
+    setup.vocab = data::CharVocab::from_text(text);
+    setup.model = new_model(o, setup.vocab);
   }
-  RECUR_CHECK(iteration_ <= total_iterations_,
-              fmt::format("{} is at iteration {}, past the target of {} (raise --max-iters or --max-epochs)",
-                          file.source(), iteration_, total_iterations_));
-}
+  models::CharLm<float>& model = *setup.model;
+  const std::vector<std::int32_t> tokens = setup.vocab.encode(text, name);
+  const data::SplitFractions fractions{o.train_frac, o.val_frac,
+                                       std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
+  const data::TokenBatches batches(tokens, o.batch_size, o.seq_length, fractions, name);
+  const long n_train = batches.count(data::Split::kTrain);
+  const long total = o.max_iters > 0 ? o.max_iters : o.max_epochs * n_train;
+  RECUR_CHECK(total >= 1, "nothing to train: --max-iters and --max-epochs give 0 iterations");
+  data::NgramFloors floors;
+  const std::vector<std::int32_t> held_out = batches.split_tokens(data::Split::kVal);
+  if (held_out.size() >= 2)
+    floors = data::ngram_floors(batches.split_tokens(data::Split::kTrain), held_out, setup.vocab.size());
 
-void Trainer::save(const fs::path& path, bool with_training_state) {
-  io::Safetensors file = models::char_lm_file(*model_, vocab_);
-  json info{{"iteration", iteration_},
-            {"epoch", double(iteration_) / double(batches_->count(data::Split::kTrain))},
-            {"tokens", iteration_ * batches_->tokens_per_batch()},
-            {"best_val_loss", std::isfinite(best_val_) ? json(best_val_) : json(nullptr)},
-            {"best_iteration", best_iteration_}};
-  if (with_training_state) {
-    const Rng::State rs = dropout_rng_.state();
-    info["nonfinite_in_row"] = nonfinite_in_row_;
-    info["rng"] = json{{"state", std::to_string(rs.state)},
-                       {"increment", std::to_string(rs.increment)},
-                       {"has_spare", rs.has_spare},
-                       {"spare", rs.spare}};
-    json schedule = json::object();
-    for (const auto& [k, v] : schedule_->state()) schedule[k] = v;
-    info["schedule"] = schedule;
-    info["optimizer"] = optimizer_->name();
-    info["optimizer_steps"] = optimizer_->steps();
-    info["carried_states"] = carry_.h.size();
-    info["options"] = options_to_json(o_);
-    for (const auto& [name, tensor] : optimizer_->state()) file.add("train.optimizer." + name, tensor);
-    for (size_t e = 0; e < carry_.h.size(); ++e) {
-      file.add(fmt::format("train.carry.h.{}", e), carry_.h[e]);
-      if (e < carry_.c.size()) file.add(fmt::format("train.carry.c.{}", e), carry_.c[e]);
-    }
-    file.metadata()["recur.train"] = info.dump();
-  } else {
-    file.metadata()["recur.best"] = info.dump();
-  }
-  file.write_file(path.string());
-}
+  const auto optimizer = train::make_optimizer(model.params(), optimizer_options(o));
+  const auto schedule = train::make_schedule(o.learning_rate, schedule_options(o, total));
+  Rng rng(o.seed, /*stream=*/1);  // dropout
+  models::CharLmTask task(model, setup.vocab, batches);
 
-// Mean loss over the validation batches, the state carried from zeros across them (char-rnn).
-double Trainer::evaluate_validation() {
-  const index_t n = batches_->count(data::Split::kVal);
-  double total = 0;
-  layers::RnnStateValues<float> state;
-  for (index_t i = 0; i < n; ++i) {
-    const data::TokenBatch batch = batches_->get(data::Split::kVal, i);
-    ag::Tape<float> tape;
-    ag::NoGrad<float> no_grad(tape);
-    const auto out =
-        model_->forward(tape, batch.inputs, batch.T, batch.B, layers::constants(tape, state), false, nullptr);
-    total += ag::cross_entropy(out.logits, batch.targets).item();
-    state = layers::values_of(out.state);
-  }
-  return total / static_cast<double>(n);
-}
+  train::TrainerOptions t;
+  t.total_iterations = total;
+  t.eval_every = o.eval_val_every;
+  t.grad_clip = o.grad_clip;
+  t.clip_mode = o.clip_mode == "norm" ? train::ClipMode::kNorm : train::ClipMode::kValue;
+  t.max_nonfinite_steps = o.max_nonfinite_steps;
+  t.checkpoint_dir = o.checkpoint_dir;
+  t.progress.mode = o.progress == "bar"   ? train::ProgressOptions::Mode::kTerminal
+                    : o.progress == "log" ? train::ProgressOptions::Mode::kLog
+                                          : train::ProgressOptions::Mode::kAuto;
+  t.progress.log_every = o.log_every;
+  const models::CharLmConfig& c = model.config();
+  t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
+  if (held_out.size() >= 2) t.reference_lines = {{floors.unigram, "unigram"}, {floors.bigram, "bigram"}};
+  t.run_settings = options_to_json(o);
+  train::Trainer trainer(task, *optimizer, *schedule, rng, std::move(t));
+  if (setup.resume_file) trainer.restore(*setup.resume_file);
 
-void Trainer::evaluate_and_save(bool final_evaluation) {
-  const fs::path dir(o_.checkpoint_dir);
-  const bool has_val = batches_->count(data::Split::kVal) > 0;
-  const std::int64_t tokens = iteration_ * batches_->tokens_per_batch();
-  std::string note;
-  if (has_val) {
-    last_val_ = evaluate_validation();
-    // Only scheduled evaluations drive the schedule, so a run stopped early and resumed sees the
-    // same schedule events as one trained straight through.
-    if (!final_evaluation || iteration_ % o_.eval_val_every == 0) schedule_->on_validation(last_val_);
-    progress_->set_val_loss(last_val_);
-    plot_->add_val(static_cast<double>(tokens), last_val_);
-    metrics_->write(
-        json{{"event", "val"}, {"iteration", iteration_}, {"tokens", tokens}, {"val_loss", last_val_}});
-    if (last_val_ < best_val_) {
-      best_val_ = last_val_;
-      best_iteration_ = iteration_;
-      save(dir / "best.safetensors", false);
-      note = " (best, saved best.safetensors)";
-    }
-  }
-  // Never overwrite the last good checkpoint with a diverged model.
-  const Tensor<float> values = model_->params().flat_values();
-  bool finite = !has_val || std::isfinite(last_val_);
-  for (index_t i = 0; finite && i < values.numel(); ++i) finite = std::isfinite(values[i]);
-  if (finite)
-    save(dir / "last.safetensors", true);
-  else
-    note += "; the model is not finite: last.safetensors not overwritten";
-  plot_->write_svg(dir / "loss.svg");
-  progress_->message(
-      fmt::format("iteration {}/{}: val loss {:.4f}{}", iteration_, total_iterations_, last_val_, note));
-}
+  trainer.message(fmt::format("data {}: vocabulary {}, batches train {} / val {} / test {} of {}×{}", o.data,
+                              setup.vocab.size(), n_train, batches.count(data::Split::kVal),
+                              batches.count(data::Split::kTest), o.batch_size, o.seq_length));
+  trainer.message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
+                              nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
+                              c.tied ? ", tied" : "", model.params().numel(), num_threads()));
+  trainer.message(fmt::format("optimizer {} ({}), clip {} {}; floors: unigram {:.3f}, bigram {:.3f} nats",
+                              optimizer->describe(), schedule->describe(), o.clip_mode, o.grad_clip,
+                              floors.unigram, floors.bigram));
+  trainer.run();
 
-void Trainer::run() {
-  const fs::path dir(o_.checkpoint_dir);
-  fs::create_directories(dir);
-  const long n_train = batches_->count(data::Split::kTrain);
-  const index_t B = o_.batch_size, T = o_.seq_length;
-  metrics_ = std::make_unique<train::MetricsLog>(train::MetricsLog::in_run_dir(dir));
-  plot_ = std::make_unique<train::LossPlot>(
-      fmt::format("{} {}×{} on {}", nn::cell_name(model_->config().model), model_->config().num_layers,
-                  model_->config().rnn_size, o_.data));
-  plot_->add_reference_line(floors_.unigram, "unigram");
-  plot_->add_reference_line(floors_.bigram, "bigram");
-  train::ProgressOptions po;
-  po.mode = o_.progress == "bar"   ? train::ProgressOptions::Mode::kTerminal
-            : o_.progress == "log" ? train::ProgressOptions::Mode::kLog
-                                   : train::ProgressOptions::Mode::kAuto;
-  po.total_iterations = total_iterations_;
-  po.total_epochs = double(total_iterations_) / double(n_train);
-  po.log_every = o_.log_every;
-  progress_ = std::make_unique<train::ProgressReporter>(po);
-
-  const models::CharLmConfig& c = model_->config();
-  progress_->message(fmt::format("data {}: vocabulary {}, batches train {} / val {} / test {} of {}×{}",
-                                 o_.data, vocab_.size(), n_train, batches_->count(data::Split::kVal),
-                                 batches_->count(data::Split::kTest), B, T));
-  progress_->message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
-                                 nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
-                                 c.tied ? ", tied" : "", model_->params().numel(), num_threads()));
-  progress_->message(fmt::format(
-      "optimizer {} lr {} ({}), clip {} {}; floors: unigram {:.3f}, bigram {:.3f} nats", optimizer_->name(),
-      o_.learning_rate, schedule_->describe(), o_.clip_mode, o_.grad_clip, floors_.unigram, floors_.bigram));
-  if (iteration_ > 0) progress_->message(fmt::format("resuming at iteration {}", iteration_));
-
-  g_interrupted = false;
-  const auto previous_handler = std::signal(SIGINT, on_interrupt);
-  nn::ParameterTable<float>& params = model_->params();
-  while (iteration_ < total_iterations_ && !g_interrupted) {
-    const index_t j = iteration_ % n_train;
-    if (j == 0) carry_ = {};  // each epoch starts its streams from zero states
-    const data::TokenBatch batch = batches_->get(data::Split::kTrain, j);
-    params.zero_grad();
-    ag::Tape<float> tape;
-    const auto out =
-        model_->forward(tape, batch.inputs, T, B, layers::constants(tape, carry_), true, &dropout_rng_);
-    const ag::Var<float> loss = ag::cross_entropy(out.logits, batch.targets);
-    tape.backward(loss);
-    const auto clip = static_cast<float>(o_.grad_clip);
-    const float grad_norm =
-        o_.clip_mode == "norm" ? train::clip_grad_norm(params, clip) : clip_grad_value(params, clip);
-    const double loss_value = loss.item();
-    ++iteration_;
-    if (!std::isfinite(loss_value) || !std::isfinite(grad_norm)) {
-      ++nonfinite_in_row_;
-      carry_ = {};
-      progress_->message(
-          fmt::format("warning: iteration {}: loss {} / gradient norm {} is not finite; step skipped "
-                      "({} in a row)",
-                      iteration_, loss_value, grad_norm, nonfinite_in_row_));
-      if (nonfinite_in_row_ >= o_.max_nonfinite_steps) {
-        std::signal(SIGINT, previous_handler);
-        throw Error(
-            fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); "
-                        "the last good checkpoint {} is intact",
-                        nonfinite_in_row_, (dir / "last.safetensors").string()));
-      }
-    } else {
-      nonfinite_in_row_ = 0;
-      optimizer_->set_learning_rate(static_cast<float>(schedule_->learning_rate()));
-      optimizer_->step();
-      schedule_->on_step();
-      carry_ = layers::values_of(out.state);
-    }
-    const std::int64_t tokens = iteration_ * batches_->tokens_per_batch();
-    progress_->update({iteration_, double(iteration_) / double(n_train), tokens, loss_value});
-    metrics_->write(json{{"event", "train"},
-                         {"iteration", iteration_},
-                         {"epoch", double(iteration_) / double(n_train)},
-                         {"tokens", tokens},
-                         {"loss", loss_value},
-                         {"grad_norm", grad_norm},
-                         {"lr", optimizer_->learning_rate()}});
-    if (std::isfinite(loss_value)) plot_->add_train(static_cast<double>(tokens), loss_value);
-    if (iteration_ % n_train == 0) schedule_->on_epoch_end();
-    const bool last = iteration_ == total_iterations_ || g_interrupted;
-    if (iteration_ % o_.eval_val_every == 0 || last) evaluate_and_save(iteration_ % o_.eval_val_every != 0);
-  }
-  std::signal(SIGINT, previous_handler);
-  progress_->finish();
-  if (g_interrupted)
-    fmt::print(stderr, "interrupted at iteration {}; continue with: recur train --resume {}\n", iteration_,
-               (dir / "last.safetensors").string());
-  fmt::print(stderr, "best val loss {:.4f} at iteration {} ({}); sample with: recur sample {}\n", best_val_,
-             best_iteration_, (dir / "best.safetensors").string(), (dir / "best.safetensors").string());
+  const fs::path dir(o.checkpoint_dir);
+  if (trainer.interrupted())
+    fmt::print(stderr, "interrupted at iteration {}; continue with: recur train --resume {}\n",
+               trainer.iteration(), (dir / "last.safetensors").string());
+  fmt::print(stderr, "best val loss {:.4f} at iteration {}; sample with: recur sample {}\n",
+             trainer.best_validation_loss(), trainer.best_iteration(), (dir / "best.safetensors").string());
 }
 
 }  // namespace
@@ -659,10 +433,7 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   add_threads_option(*cmd, o.threads);
   cmd->get_option("--init-from")->excludes(cmd->get_option("--resume"));
-  cmd->callback([options, cmd] {
-    Trainer trainer(*options, *cmd);
-    trainer.run();
-  });
+  cmd->callback([options, cmd] { run_training(*options, *cmd); });
 }
 
 }  // namespace recur::cli

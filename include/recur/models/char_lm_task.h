@@ -1,0 +1,38 @@
+// The character language model as a train::TrainingTask: char-rnn's batches (B streams, chunks of
+// seq_length) with the hidden state carried from chunk to chunk (truncated BPTT: the gradient is
+// cut at the chunk boundary), reset at the start of each epoch, after a skipped step, and for
+// validation (whose batches carry their own state from zeros, as char-rnn evaluates).
+#pragma once
+
+#include "recur/data/char_vocab.h"
+#include "recur/data/text_batches.h"
+#include "recur/models/char_lm.h"
+#include "recur/train/trainer.h"
+
+namespace recur::models {
+
+class CharLmTask final : public train::TrainingTask {
+ public:
+  // All three must outlive the task.
+  CharLmTask(CharLm<float>& model, const data::CharVocab& vocab, const data::TokenBatches& batches);
+
+  nn::ParameterTable<float>& params() override { return model_.params(); }
+  long batches_per_epoch() const override;
+  std::int64_t tokens_per_batch() const override { return batches_.tokens_per_batch(); }
+  ag::Var<float> training_loss(ag::Tape<float>& tape, long index, Rng& rng) override;
+  void after_step(bool applied) override;
+  bool has_validation() const override;
+  double validation_loss() override;
+  io::Safetensors model_file() const override;
+  void save_state(io::Safetensors& file) const override;  // train.carry.h.<layer>, train.carry.c.<layer>
+  void load_state(const io::Safetensors& file) override;
+
+ private:
+  CharLm<float>& model_;
+  const data::CharVocab& vocab_;
+  const data::TokenBatches& batches_;
+  layers::RnnStateValues<float> carry_;  // empty: zeros
+  layers::RnnState<float> pending_;      // the last batch's final state, until after_step
+};
+
+}  // namespace recur::models

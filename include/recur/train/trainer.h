@@ -1,0 +1,121 @@
+// Trainer: the training loop every task shares, with exact resume.
+//
+//   for each iteration:  loss = task.training_loss(batch)  → backward → clip → (skip if not finite)
+//                        → optimizer step → schedule events → progress, metrics.jsonl
+//   every eval_every:    task.validation_loss() → best.safetensors (model only) when it improves,
+//                        last.safetensors (model + everything --resume needs), loss.svg
+//
+// A task (a model and its data: a character LM, later a tagger or a seq2seq model) plugs in by
+// implementing TrainingTask. The trainer owns the counters, the clipping and non-finite policy, the
+// dropout RNG, checkpoints and reporting; the task owns batches, the forward pass and whatever
+// state it carries between batches (the hidden state of truncated BPTT), which it saves and restores
+// through the same checkpoint.
+//
+// Resume is exact: restore() brings back weights (the task loaded them), optimizer state, the
+// schedule, the RNG, the iteration and the task's carried state, so training k iterations, stopping
+// and resuming to N gives the weights of training N straight through, bit for bit (same threads).
+// SIGINT (Ctrl-C) finishes the current iteration, saves last.safetensors and returns.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "recur/autograd/tape.h"
+#include "recur/io/safetensors.h"
+#include "recur/rng.h"
+#include "recur/train/optimizer.h"
+#include "recur/train/progress.h"
+#include "recur/train/schedule.h"
+
+namespace recur::train {
+
+class MetricsLog;
+class LossPlot;
+
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+  virtual nn::ParameterTable<float>& params() = 0;
+  virtual long batches_per_epoch() const = 0;
+  virtual std::int64_t tokens_per_batch() const = 0;
+  // Records the mean loss of training batch `index` (0 ≤ index < batches_per_epoch()) on `tape`;
+  // a new epoch starts at index 0.
+  virtual ag::Var<float> training_loss(ag::Tape<float>& tape, long index, Rng& rng) = 0;
+  // After each iteration: whether the optimizer step was applied (false: the loss or gradient was
+  // not finite and the step was skipped).
+  virtual void after_step(bool applied) = 0;
+  virtual bool has_validation() const = 0;
+  // Mean validation loss (called only when has_validation()).
+  virtual double validation_loss() = 0;
+  // The model as a file that stands alone (tensors and the metadata a reader needs).
+  virtual io::Safetensors model_file() const = 0;
+  // Carried state between batches, in and out of last.safetensors (tensor names under "train.").
+  virtual void save_state(io::Safetensors& file) const = 0;
+  virtual void load_state(const io::Safetensors& file) = 0;
+};
+
+enum class ClipMode { kNorm, kValue };
+
+struct TrainerOptions {
+  long total_iterations = 0;
+  long eval_every = 1000;
+  double grad_clip = 5.0;
+  ClipMode clip_mode = ClipMode::kNorm;
+  int max_nonfinite_steps = 10;
+  std::filesystem::path checkpoint_dir = "cv";
+  ProgressOptions progress;
+  std::string plot_title;
+  std::vector<std::pair<double, std::string>> reference_lines;  // drawn on loss.svg
+  // Saved verbatim in recur.train["options"]: the settings a program needs to rebuild the run.
+  nlohmann::ordered_json run_settings;
+};
+
+class Trainer {
+ public:
+  Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& schedule, Rng& rng,
+          TrainerOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Restores a run saved in last.safetensors (the task's weights are already loaded).
+  void restore(const io::Safetensors& file);
+
+  // Trains to total_iterations, or until SIGINT. Throws after max_nonfinite_steps non-finite steps
+  // in a row, leaving the last checkpoint as it was.
+  void run();
+
+  // Prints a line without tearing the progress bar (valid during and after run()).
+  void message(const std::string& text);
+
+  long iteration() const { return iteration_; }
+  double best_validation_loss() const { return best_val_; }
+  long best_iteration() const { return best_iteration_; }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  void evaluate_and_save(bool final_evaluation);
+  void save(const std::filesystem::path& path, bool with_training_state) const;
+
+  TrainingTask& task_;
+  Optimizer<float>& optimizer_;
+  LrSchedule& schedule_;
+  Rng& rng_;
+  TrainerOptions options_;
+  long iteration_ = 0, best_iteration_ = 0;
+  int nonfinite_in_row_ = 0;
+  double best_val_, last_val_;
+  bool interrupted_ = false;
+  std::unique_ptr<ProgressReporter> progress_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<LossPlot> plot_;
+};
+
+// Scales every gradient element into [-limit, limit]; returns the L2 norm before clipping.
+float clip_grad_value(nn::ParameterTable<float>& params, float limit);
+
+}  // namespace recur::train

@@ -1,0 +1,78 @@
+#include "recur/models/char_lm_task.h"
+
+#include <fmt/format.h>
+
+#include "recur/autograd/functions.h"
+#include "recur/models/char_lm_checkpoint.h"
+
+namespace recur::models {
+
+CharLmTask::CharLmTask(CharLm<float>& model, const data::CharVocab& vocab, const data::TokenBatches& batches)
+    : model_(model), vocab_(vocab), batches_(batches) {}
+
+long CharLmTask::batches_per_epoch() const {
+  return batches_.count(data::Split::kTrain);
+}
+
+ag::Var<float> CharLmTask::training_loss(ag::Tape<float>& tape, long index, Rng& rng) {
+  if (index == 0) carry_ = {};  // each epoch starts its streams from zero states
+  const data::TokenBatch batch = batches_.get(data::Split::kTrain, index);
+  auto out =
+      model_.forward(tape, batch.inputs, batch.T, batch.B, layers::constants(tape, carry_), true, &rng);
+  pending_ = std::move(out.state);
+  return ag::cross_entropy(out.logits, batch.targets);
+}
+
+void CharLmTask::after_step(bool applied) {
+  carry_ = applied ? layers::values_of(pending_) : layers::RnnStateValues<float>{};
+  pending_ = {};
+}
+
+bool CharLmTask::has_validation() const {
+  return batches_.count(data::Split::kVal) > 0;
+}
+
+double CharLmTask::validation_loss() {
+  const index_t n = batches_.count(data::Split::kVal);
+  double total = 0;
+  layers::RnnStateValues<float> state;
+  for (index_t i = 0; i < n; ++i) {
+    const data::TokenBatch batch = batches_.get(data::Split::kVal, i);
+    ag::Tape<float> tape;
+    ag::NoGrad<float> no_grad(tape);
+    const auto out =
+        model_.forward(tape, batch.inputs, batch.T, batch.B, layers::constants(tape, state), false, nullptr);
+    total += ag::cross_entropy(out.logits, batch.targets).item();
+    state = layers::values_of(out.state);
+  }
+  return total / static_cast<double>(n);
+}
+
+io::Safetensors CharLmTask::model_file() const {
+  return char_lm_file(model_, vocab_);
+}
+
+void CharLmTask::save_state(io::Safetensors& file) const {
+  for (size_t e = 0; e < carry_.h.size(); ++e) {
+    file.add(fmt::format("train.carry.h.{}", e), carry_.h[e]);
+    if (e < carry_.c.size()) file.add(fmt::format("train.carry.c.{}", e), carry_.c[e]);
+  }
+}
+
+void CharLmTask::load_state(const io::Safetensors& file) {
+  carry_ = {};
+  const Shape want{batches_.batch_size(), model_.config().rnn_size};
+  for (int e = 0; file.contains(fmt::format("train.carry.h.{}", e)); ++e) {
+    carry_.h.push_back(file.get<float>(fmt::format("train.carry.h.{}", e)));
+    RECUR_CHECK(carry_.h.back().shape() == want,
+                fmt::format("{}: carried state train.carry.h.{} is {}, the run needs {}", file.source(), e,
+                            carry_.h.back().shape().str(), want.str()));
+    if (file.contains(fmt::format("train.carry.c.{}", e)))
+      carry_.c.push_back(file.get<float>(fmt::format("train.carry.c.{}", e)));
+  }
+  RECUR_CHECK(carry_.h.empty() || static_cast<int>(carry_.h.size()) == model_.config().num_layers,
+              fmt::format("{}: {} carried states for {} layers", file.source(), carry_.h.size(),
+                          model_.config().num_layers));
+}
+
+}  // namespace recur::models

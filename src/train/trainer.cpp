@@ -1,0 +1,238 @@
+#include "recur/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <limits>
+
+#include "recur/train/loss_plot.h"
+#include "recur/train/metrics_log.h"
+
+namespace recur::train {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) {
+  g_interrupted = true;
+}
+
+// Restores the previous SIGINT handler however run() exits.
+class InterruptGuard {
+ public:
+  InterruptGuard() : previous_(std::signal(SIGINT, on_interrupt)) { g_interrupted = false; }
+  ~InterruptGuard() { std::signal(SIGINT, previous_); }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  void (*previous_)(int);
+};
+
+bool all_finite(const Tensor<float>& t) {
+  for (index_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+float clip_grad_value(nn::ParameterTable<float>& params, float limit) {
+  Tensor<float> g = params.flat_grads();
+  double sum = 0;
+  for (index_t i = 0; i < g.numel(); ++i) {
+    sum += double(g[i]) * double(g[i]);
+    g[i] = std::clamp(g[i], -limit, limit);
+  }
+  return static_cast<float>(std::sqrt(sum));
+}
+
+Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& schedule, Rng& rng,
+                 TrainerOptions options)
+    : task_(task),
+      optimizer_(optimizer),
+      schedule_(schedule),
+      rng_(rng),
+      options_(std::move(options)),
+      best_val_(std::numeric_limits<double>::infinity()),
+      last_val_(std::numeric_limits<double>::quiet_NaN()) {
+  RECUR_CHECK(
+      options_.total_iterations >= 1 && options_.eval_every >= 1 && options_.max_nonfinite_steps >= 1,
+      fmt::format("trainer: total_iterations ({}), eval_every ({}) and max_nonfinite_steps ({}) must be "
+                  "at least 1",
+                  options_.total_iterations, options_.eval_every, options_.max_nonfinite_steps));
+  RECUR_CHECK(task_.batches_per_epoch() >= 1, "trainer: the task has no training batches");
+  options_.progress.total_iterations = options_.total_iterations;
+  options_.progress.total_epochs = double(options_.total_iterations) / double(task_.batches_per_epoch());
+  progress_ = std::make_unique<ProgressReporter>(options_.progress);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::message(const std::string& text) {
+  progress_->message(text);
+}
+
+void Trainer::restore(const io::Safetensors& file) {
+  const auto& meta = file.metadata();
+  RECUR_CHECK(meta.count("recur.train"),
+              fmt::format("{}: no training state (recur.train) to resume from", file.source()));
+  try {
+    const json state = json::parse(meta.at("recur.train"));
+    iteration_ = state.at("iteration").get<long>();
+    best_val_ = state.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity()
+                                                    : state.at("best_val_loss").get<double>();
+    best_iteration_ = state.at("best_iteration").get<long>();
+    nonfinite_in_row_ = state.at("nonfinite_in_row").get<int>();
+    const json& r = state.at("rng");
+    Rng::State rs;
+    rs.state = std::stoull(r.at("state").get<std::string>());
+    rs.increment = std::stoull(r.at("increment").get<std::string>());
+    rs.has_spare = r.at("has_spare").get<bool>();
+    rs.spare = r.at("spare").get<double>();
+    rng_.set_state(rs);
+    ScheduleState ss;
+    for (const auto& [k, v] : state.at("schedule").items()) ss.emplace_back(k, v.get<double>());
+    schedule_.load_state(ss);
+    const std::string saved_optimizer = state.at("optimizer").get<std::string>();
+    RECUR_CHECK(saved_optimizer == optimizer_.name(),
+                fmt::format("{}: saved optimizer {} differs from {}", file.source(), saved_optimizer,
+                            optimizer_.name()));
+    OptimizerState<float> os;
+    const std::string prefix = "train.optimizer.";
+    for (const std::string& name : file.names())
+      if (name.rfind(prefix, 0) == 0) os.emplace_back(name.substr(prefix.size()), file.get<float>(name));
+    optimizer_.load_state(os, state.at("optimizer_steps").get<long>());
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), e.what()));
+  }
+  task_.load_state(file);
+  RECUR_CHECK(iteration_ <= options_.total_iterations,
+              fmt::format("{} is at iteration {}, past the target of {} (raise --max-iters or --max-epochs)",
+                          file.source(), iteration_, options_.total_iterations));
+}
+
+void Trainer::save(const std::filesystem::path& path, bool with_training_state) const {
+  io::Safetensors file = task_.model_file();
+  json info{{"iteration", iteration_},
+            {"epoch", double(iteration_) / double(task_.batches_per_epoch())},
+            {"tokens", iteration_ * task_.tokens_per_batch()},
+            {"best_val_loss", std::isfinite(best_val_) ? json(best_val_) : json(nullptr)},
+            {"best_iteration", best_iteration_}};
+  if (with_training_state) {
+    const Rng::State rs = rng_.state();
+    info["nonfinite_in_row"] = nonfinite_in_row_;
+    info["rng"] = json{{"state", std::to_string(rs.state)},
+                       {"increment", std::to_string(rs.increment)},
+                       {"has_spare", rs.has_spare},
+                       {"spare", rs.spare}};
+    json schedule = json::object();
+    for (const auto& [k, v] : schedule_.state()) schedule[k] = v;
+    info["schedule"] = schedule;
+    info["optimizer"] = optimizer_.name();
+    info["optimizer_steps"] = optimizer_.steps();
+    info["options"] = options_.run_settings;
+    for (const auto& [name, tensor] : optimizer_.state()) file.add("train.optimizer." + name, tensor);
+    task_.save_state(file);
+    file.metadata()["recur.train"] = info.dump();
+  } else {
+    file.metadata()["recur.best"] = info.dump();
+  }
+  file.write_file(path.string());
+}
+
+void Trainer::evaluate_and_save(bool final_evaluation) {
+  const std::filesystem::path& dir = options_.checkpoint_dir;
+  const std::int64_t tokens = iteration_ * task_.tokens_per_batch();
+  std::string note;
+  last_val_ = task_.has_validation() ? task_.validation_loss() : std::numeric_limits<double>::quiet_NaN();
+  const bool has_val = task_.has_validation();
+  if (has_val) {
+    // Only scheduled evaluations drive the schedule, so a run stopped early and resumed sees the
+    // same schedule events as one trained straight through.
+    if (!final_evaluation) schedule_.on_validation(last_val_);
+    progress_->set_val_loss(last_val_);
+    plot_->add_val(static_cast<double>(tokens), last_val_);
+    metrics_->write(
+        json{{"event", "val"}, {"iteration", iteration_}, {"tokens", tokens}, {"val_loss", last_val_}});
+    if (last_val_ < best_val_) {
+      best_val_ = last_val_;
+      best_iteration_ = iteration_;
+      save(dir / "best.safetensors", false);
+      note = " (best, saved best.safetensors)";
+    }
+  }
+  // Never overwrite the last good checkpoint with a diverged model.
+  if ((!has_val || std::isfinite(last_val_)) && all_finite(task_.params().flat_values()))
+    save(dir / "last.safetensors", true);
+  else
+    note += "; the model is not finite: last.safetensors not overwritten";
+  plot_->write_svg(dir / "loss.svg");
+  progress_->message(fmt::format("iteration {}/{}: val loss {:.4f}{}", iteration_, options_.total_iterations,
+                                 last_val_, note));
+}
+
+void Trainer::run() {
+  const std::filesystem::path& dir = options_.checkpoint_dir;
+  std::filesystem::create_directories(dir);
+  metrics_ = std::make_unique<MetricsLog>(MetricsLog::in_run_dir(dir));
+  plot_ = std::make_unique<LossPlot>(options_.plot_title);
+  for (const auto& [value, label] : options_.reference_lines) plot_->add_reference_line(value, label);
+  if (iteration_ > 0) progress_->message(fmt::format("resuming at iteration {}", iteration_));
+
+  const long n = task_.batches_per_epoch();
+  nn::ParameterTable<float>& params = task_.params();
+  const auto clip = static_cast<float>(options_.grad_clip);
+  InterruptGuard guard;
+  while (iteration_ < options_.total_iterations && !g_interrupted) {
+    params.zero_grad();
+    ag::Tape<float> tape;
+    const ag::Var<float> loss = task_.training_loss(tape, iteration_ % n, rng_);
+    tape.backward(loss);
+    const float grad_norm =
+        options_.clip_mode == ClipMode::kNorm ? clip_grad_norm(params, clip) : clip_grad_value(params, clip);
+    const double loss_value = loss.item();
+    ++iteration_;
+    const bool finite = std::isfinite(loss_value) && std::isfinite(grad_norm);
+    if (finite) {
+      nonfinite_in_row_ = 0;
+      optimizer_.set_learning_rate(static_cast<float>(schedule_.learning_rate()));
+      optimizer_.step();
+      schedule_.on_step();
+    } else {
+      ++nonfinite_in_row_;
+      progress_->message(
+          fmt::format("warning: iteration {}: loss {} / gradient norm {} is not finite; step "
+                      "skipped ({} in a row)",
+                      iteration_, loss_value, grad_norm, nonfinite_in_row_));
+    }
+    task_.after_step(finite);
+    if (nonfinite_in_row_ >= options_.max_nonfinite_steps)
+      throw Error(
+          fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); "
+                      "the last good checkpoint {} is intact",
+                      nonfinite_in_row_, (dir / "last.safetensors").string()));
+    const std::int64_t tokens = iteration_ * task_.tokens_per_batch();
+    const double epoch = double(iteration_) / double(n);
+    progress_->update({iteration_, epoch, tokens, loss_value});
+    metrics_->write(json{{"event", "train"},
+                         {"iteration", iteration_},
+                         {"epoch", epoch},
+                         {"tokens", tokens},
+                         {"loss", loss_value},
+                         {"grad_norm", grad_norm},
+                         {"lr", optimizer_.learning_rate()}});
+    if (std::isfinite(loss_value)) plot_->add_train(static_cast<double>(tokens), loss_value);
+    if (iteration_ % n == 0) schedule_.on_epoch_end();
+    const bool scheduled = iteration_ % options_.eval_every == 0;
+    if (scheduled || iteration_ == options_.total_iterations || g_interrupted) evaluate_and_save(!scheduled);
+  }
+  interrupted_ = g_interrupted;
+  progress_->finish();
+}
+
+}  // namespace recur::train

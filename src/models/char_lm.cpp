@@ -135,8 +135,20 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
     h = ag::dropout(h, static_cast<T>(config_.dropout), *rng, true);
   }
   Output out;
-  out.logits =
-      ag::linear(h, ag::param(tape, params_, decoder_weight_), ag::param(tape, params_, decoder_bias_));
+  if (tape.grad_enabled()) {
+    out.logits =
+        ag::linear(h, ag::param(tape, params_, decoder_weight_), ag::param(tape, params_, decoder_bias_));
+  } else {
+    // Inference: the decoder runs step by step on B rows, exactly as step() does, so a sampler
+    // reproduces a whole-sequence evaluation bit for bit (a GEMM over T·B rows may round
+    // differently from B-row products, and B = 1 goes to GEMV).
+    const index_t V = config_.vocab_size;
+    Tensor<T> logits = Tensor<T>::uninitialized(Shape{T_ * B, V});
+    const T *W = params_.value(decoder_weight_).data(), *bias = params_.value(decoder_bias_).data();
+    for (index_t t = 0; t < T_; ++t)
+      ops::linear_forward(h.value().data() + t * B * H, W, bias, logits.data() + t * B * V, B, H, V);
+    out.logits = tape.constant(std::move(logits));
+  }
   out.state = std::move(r.final_state);
   return out;
 }

@@ -1,9 +1,9 @@
 // Whole small models: every parameter's gradient vs finite differences (gradcheck_parameters).
 #include <gtest/gtest.h>
 
+#include "recur/autograd/composed_cells.h"
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
-#include "recur/autograd/composed_cells.h"
 #include "recur/init.h"
 
 namespace recur::ag {

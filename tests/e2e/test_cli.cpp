@@ -210,9 +210,10 @@ TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {
   ASSERT_EQ(run("train " + small_model() + " --max-iters 3 --checkpoint-dir cv").exit_code, 0);
   const std::string good = slurp(dir_ / "cv/last.safetensors");
   // Continue from those weights with a learning rate that overflows float on the first step.
-  const Result r = run("train --init-from cv/last.safetensors --data text.txt --batch-size 8 --seq-length 16 "
-                       "--optimizer sgd --learning-rate 1e38 --max-nonfinite-steps 3 --max-iters 50 "
-                       "--eval-val-every 1 --checkpoint-dir cv --progress log");
+  const Result r =
+      run("train --init-from cv/last.safetensors --data text.txt --batch-size 8 --seq-length 16 "
+          "--optimizer sgd --learning-rate 1e38 --max-nonfinite-steps 3 --max-iters 50 "
+          "--eval-val-every 1 --checkpoint-dir cv --progress log");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("is not finite; step skipped (1 in a row)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stopping: 3 non-finite steps in a row"), std::string::npos) << r.err;

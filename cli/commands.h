@@ -11,6 +11,7 @@ void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 // The whole file, or an Error naming it.
 std::string read_text_file(const std::string& path);

@@ -1,4 +1,4 @@
-// recur: train, sample from, evaluate and inspect character-level language models.
+// recur: train, sample from, evaluate, inspect and benchmark character-level language models.
 #include <fmt/format.h>
 
 #include <exception>
@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
   recur::cli::add_inspect_command(app);
+  recur::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

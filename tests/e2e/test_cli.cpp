@@ -235,6 +235,36 @@ TEST_F(Cli, EveryCommandTakesThreads) {
   EXPECT_EQ(run("inspect cv/best.safetensors --threads 2").exit_code, 0);
 }
 
+// recur bench: one JSON object per configuration with the keys the peer comparison reads.
+TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
+  for (const char* mode : {"train", "infer", "gen"}) {
+    const Result r = run(
+        std::string("bench --mode ") + mode +
+        " --model gru --hidden 16 --batch 3 --seq-length 5 --reps 2 --min-time 0.02 --sgemm-size 64 --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("mode"), mode);
+    EXPECT_EQ(j.at("model"), "gru");
+    EXPECT_EQ(j.at("hidden"), 16);
+    EXPECT_EQ(j.at("batch"), std::string(mode) == "gen" ? 1 : 3);
+    EXPECT_EQ(j.at("threads"), 1);
+    for (const char* key : {"tokens_per_s", "gflops", "peak_fraction", "peak_rss_mb"})
+      EXPECT_GT(j.at(key).get<double>(), 0.0) << key;
+    EXPECT_LE(j.at("tokens_per_s_min").get<double>(), j.at("tokens_per_s").get<double>());
+    EXPECT_GE(j.at("tokens_per_s_max").get<double>(), j.at("tokens_per_s").get<double>());
+    // GFLOP/s follow from tokens/s: forward 2·G·H·(I+H) per token and layer (G = 3), training 3×.
+    const double forward = 2.0 * 3 * 16 * 32 * 2, factor = std::string(mode) == "train" ? 3.0 : 1.0;
+    EXPECT_NEAR(j.at("gflops").get<double>(), j.at("tokens_per_s").get<double>() * forward * factor / 1e9,
+                1e-9);
+    if (std::string(mode) == "gen") {
+      EXPECT_NEAR(j.at("us_per_token").get<double>(), 1e6 / j.at("tokens_per_s").get<double>(), 1e-6);
+    }
+  }
+  const Result bad = run("bench --mode fly");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--mode must be train, infer or gen"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, HelpListsFlagsWithDefaults) {
   const Result r = run("train --help");
   EXPECT_EQ(r.exit_code, 0);

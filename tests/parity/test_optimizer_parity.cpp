@@ -10,12 +10,12 @@
 // (MultiplicativeLR) for fixed loss sequences / step counts, in double.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "golden_file.h"
 #include "recur/train/optimizer.h"
 #include "recur/train/schedule.h"
 #include "test_util.h"
@@ -24,7 +24,7 @@ namespace recur {
 namespace {
 
 // Ordered: a run's "state" keeps torch's state order, which state() must reproduce.
-using json = nlohmann::ordered_json;
+using parity::json;
 using recur::testing::all_close;
 
 // Double: PyTorch's float64 up to the order of a few operations per element (worst 8.9e-16 over all
@@ -44,15 +44,7 @@ struct Tolerance<float> {
 };
 
 const json& golden(const std::string& name) {
-  static std::map<std::string, json> cache;
-  auto it = cache.find(name);
-  if (it == cache.end()) {
-    const std::string path = std::string(RECUR_GOLDEN_DIR) + "/" + name + ".json";
-    std::ifstream in(path);
-    if (!in) throw Error("cannot open golden file " + path + " (regenerate with tools/make_goldens.py)");
-    it = cache.emplace(name, json::parse(in)).first;
-  }
-  return it->second;
+  return parity::load(name);
 }
 
 // torch's keyword arguments on top of recur's defaults (which must equal torch's).

@@ -4,10 +4,10 @@
 // Each check runs in double (near-exact agreement expected) and in float (float rounding only).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "golden_file.h"
 #include "recur/autograd/composed_cells.h"
 #include "recur/autograd/functions.h"
 #include "test_util.h"
@@ -15,7 +15,7 @@
 namespace recur {
 namespace {
 
-using nlohmann::json;
+using parity::json;
 using recur::testing::all_close;
 
 // Double reproduces PyTorch's float64 up to summation order; float adds its own rounding on O(1)
@@ -23,26 +23,11 @@ using recur::testing::all_close;
 constexpr double kDoubleAtol = 1e-12, kDoubleRtol = 1e-10;
 constexpr double kFloatAtol = 2e-6, kFloatRtol = 2e-5;
 
-json load(const std::string& name) {
-  const std::string path = std::string(RECUR_GOLDEN_DIR) + "/" + name + ".json";
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open golden file " + path + " (regenerate with tools/make_goldens.py)");
-  return json::parse(in);
-}
+using parity::data;
+using parity::tensor;
 
-template <class T>
-Tensor<T> tensor(const json& entry) {
-  const std::vector<double> data = entry.at("data").get<std::vector<double>>();
-  Tensor<T> t{Shape(entry.at("shape").get<std::vector<index_t>>())};
-  if (static_cast<size_t>(t.numel()) != data.size())
-    throw Error("golden entry: shape " + t.shape().str() + " does not match its " +
-                std::to_string(data.size()) + " values");
-  for (index_t i = 0; i < t.numel(); ++i) t[i] = static_cast<T>(data[static_cast<size_t>(i)]);
-  return t;
-}
-
-std::vector<double> data(const json& entry) {
-  return entry.at("data").get<std::vector<double>>();
+const json& load(const std::string& name) {
+  return parity::load(name);
 }
 
 template <class T>

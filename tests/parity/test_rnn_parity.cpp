@@ -9,13 +9,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "golden_file.h"
 #include "recur/autograd/functions.h"
 #include "recur/layers/rnn.h"
 #include "recur/nn/cell_kind.h"
@@ -25,7 +24,7 @@ namespace recur {
 namespace {
 
 // Ordered: the golden's params keep PyTorch's state_dict order, which the table must reproduce.
-using json = nlohmann::ordered_json;
+using parity::json;
 using recur::testing::all_close;
 
 // Double reproduces PyTorch's float64 up to summation order (as in test_pytorch_parity.cpp); the
@@ -48,33 +47,12 @@ struct Tolerance<float> {
   static constexpr double atol = kFloatAtol, rtol = kFloatRtol;
 };
 
-// Each golden file is parsed once per process.
 const json& golden(const std::string& mode) {
-  static std::map<std::string, json> cache;
-  auto it = cache.find(mode);
-  if (it == cache.end()) {
-    const std::string path = std::string(RECUR_GOLDEN_DIR) + "/" + mode + ".json";
-    std::ifstream in(path);
-    if (!in) throw Error("cannot open golden file " + path + " (regenerate with tools/make_goldens.py)");
-    it = cache.emplace(mode, json::parse(in)).first;
-  }
-  return it->second;
+  return parity::load(mode);
 }
 
-Shape shape_of(const json& entry) {
-  return Shape(entry.at("shape").get<std::vector<index_t>>());
-}
-
-template <class T>
-Tensor<T> tensor(const json& entry) {
-  const std::vector<double> data = entry.at("data").get<std::vector<double>>();
-  Tensor<T> t{shape_of(entry)};
-  if (static_cast<size_t>(t.numel()) != data.size())
-    throw Error("golden entry: shape " + t.shape().str() + " does not match its " +
-                std::to_string(data.size()) + " values");
-  for (index_t i = 0; i < t.numel(); ++i) t[i] = static_cast<T>(data[static_cast<size_t>(i)]);
-  return t;
-}
+using parity::shape_of;
+using parity::tensor;
 
 template <class T>
 ::testing::AssertionResult matches(const Tensor<T>& actual, const Tensor<double>& expected) {

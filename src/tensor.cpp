@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "recur/storage.h"
+
 namespace recur {
 
 namespace detail {
@@ -56,14 +58,18 @@ std::string Shape::str() const {
   return s + (dims_.size() == 1 ? ",)" : ")");
 }
 
+// Storage comes from allocate_storage (recur/storage.h): 64-byte aligned, and large buffers are
+// reused from a cache instead of being mapped and faulted in again on every training step.
 template <class T>
 Tensor<T>::Tensor(const Shape& shape)
-    : shape_(shape), storage_(new T[std::max<index_t>(shape.numel(), 1)]()), data_(storage_.get()) {}
+    : shape_(shape), storage_(allocate_storage<T>(shape.numel(), true)), data_(storage_.get()) {}
 
 template <class T>
-Tensor<T>::Tensor(const Shape& shape, std::vector<T> values) : Tensor(shape) {
+Tensor<T>::Tensor(const Shape& shape, std::vector<T> values) : shape_(shape) {
   RECUR_CHECK(static_cast<index_t>(values.size()) == shape.numel(),
               fmt::format("{} values given for shape {}", values.size(), shape.str()));
+  storage_ = allocate_storage<T>(shape.numel(), false);  // every element is written below
+  data_ = storage_.get();
   std::copy(values.begin(), values.end(), data_);
 }
 
@@ -73,7 +79,7 @@ Tensor<T>::Tensor(const Shape& shape, std::shared_ptr<T[]> owner, T* data)
 
 template <class T>
 Tensor<T> Tensor<T>::uninitialized(const Shape& shape) {
-  std::shared_ptr<T[]> storage(new T[std::max<index_t>(shape.numel(), 1)]);
+  std::shared_ptr<T[]> storage = allocate_storage<T>(shape.numel(), false);
   T* data = storage.get();
   return Tensor(shape, std::move(storage), data);
 }
@@ -136,7 +142,7 @@ Tensor<T> Tensor<T>::row(index_t i) const {
 template <class T>
 Tensor<T> Tensor<T>::clone() const {
   if (empty()) return Tensor();
-  Tensor out(shape_);
+  Tensor out = uninitialized(shape_);
   std::copy(data_, data_ + numel(), out.data_);
   return out;
 }

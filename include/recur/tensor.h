@@ -89,7 +89,7 @@ template <class T>
 template <class U>
 Tensor<U> Tensor<T>::cast() const {
   if (empty()) return Tensor<U>();
-  Tensor<U> out(shape_);
+  Tensor<U> out = Tensor<U>::uninitialized(shape_);  // every element is written below
   for (index_t i = 0; i < numel(); ++i) out[i] = static_cast<U>(data_[i]);
   return out;
 }

@@ -2,24 +2,15 @@
 
 #include <fmt/format.h>
 #include <algorithm>
-#include <cstdlib>
-#include <new>
+
+#include "recur/storage.h"
 
 namespace recur::nn {
 
 namespace {
-// Each parameter starts on a 64-byte boundary (whole cache lines, aligned vector loads).
-constexpr index_t kAlignBytes = 64;
-
-template <class T>
-std::shared_ptr<T[]> allocate_zeroed(index_t numel) {
-  const auto bytes = static_cast<size_t>(
-      (std::max<index_t>(numel, 1) * index_t(sizeof(T)) + kAlignBytes - 1) / kAlignBytes * kAlignBytes);
-  T* p = static_cast<T*>(std::aligned_alloc(kAlignBytes, bytes));
-  if (!p) throw std::bad_alloc();
-  std::fill(p, p + bytes / sizeof(T), T(0));
-  return std::shared_ptr<T[]>(p, [](T* q) { std::free(q); });
-}
+// Each parameter starts on a 64-byte boundary (whole cache lines, aligned vector loads); the arena
+// itself comes 64-byte aligned from allocate_storage.
+constexpr index_t kAlignBytes = static_cast<index_t>(kStorageAlignBytes);
 }  // namespace
 
 template <class T>
@@ -37,8 +28,8 @@ int ParameterTable<T>::add(std::string name, const Shape& shape) {
 template <class T>
 void ParameterTable<T>::freeze() {
   RECUR_CHECK(!frozen(), "parameter table frozen twice");
-  values_ = allocate_zeroed<T>(numel_);
-  grads_ = allocate_zeroed<T>(numel_);
+  values_ = allocate_storage<T>(numel_, true);
+  grads_ = allocate_storage<T>(numel_, true);
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 
 #include "gemm_backend.h"
 #include "recur/ops/gemm.h"
+#include "recur/ops/packed_gemm.h"
 #include "recur/rng.h"
 #include "recur/threads.h"
 
@@ -57,7 +58,56 @@ void RnnShapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"M", "N", "K", "threads"});
 }
 
+// The same products against W packed once (ops/packed_gemm.h), as the recurrent steps run them;
+// packing is outside the timed loop (a layer packs once per sequence).
+void BM_PackedGemm(benchmark::State& state) {
+  const index_t M = state.range(0), N = state.range(1), K = state.range(2);
+  recur::set_num_threads(static_cast<int>(state.range(3)));
+  const std::vector<float> a = random_vector(M * K, 1), w = random_vector(N * K, 2);
+  std::vector<float> c(static_cast<size_t>(M * N));
+  const recur::PackedMatrix<float> packed(Trans::kYes, K, N, w.data(), K);
+  for (auto _ : state) {
+    recur::gemm_packed(M, a.data(), K, packed, 0.f, c.data(), N);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+  recur::set_num_threads(2);
+}
+
+// The backward step's product dh_prev (B, H) = dG (B, 4H) · W_hh (4H, H): through the seam and
+// packed. Args: M, N (= H), K (= 4H), threads.
+template <bool kPacked>
+void BM_BackwardStepGemm(benchmark::State& state) {
+  const index_t M = state.range(0), N = state.range(1), K = state.range(2);
+  recur::set_num_threads(static_cast<int>(state.range(3)));
+  const std::vector<float> a = random_vector(M * K, 1), w = random_vector(K * N, 2);
+  std::vector<float> c(static_cast<size_t>(M * N));
+  const recur::PackedMatrix<float> packed(Trans::kNo, K, N, w.data(), N);
+  for (auto _ : state) {
+    if constexpr (kPacked)
+      recur::gemm_packed(M, a.data(), K, packed, 0.f, c.data(), N);
+    else
+      recur::gemm(Trans::kNo, Trans::kNo, M, N, K, 1.f, a.data(), K, w.data(), N, 0.f, c.data(), N);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * double(M * N * K), benchmark::Counter::kIsIterationInvariantRate);
+  recur::set_num_threads(2);
+}
+
+void BackwardShapes(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2})
+    for (index_t H : {128, 512}) b->Args({64, H, 4 * H, threads});
+  b->ArgNames({"M", "N", "K", "threads"});
+}
+
 BENCHMARK(BM_LinearGemm<true>)->Name("gemm_seam")->Apply(RnnShapes)->UseRealTime();
+BENCHMARK(BM_PackedGemm)->Name("gemm_packed")->Apply(RnnShapes)->UseRealTime();
+BENCHMARK(BM_BackwardStepGemm<false>)->Name("gemm_seam_backward_step")->Apply(BackwardShapes)->UseRealTime();
+BENCHMARK(BM_BackwardStepGemm<true>)->Name("gemm_packed_backward_step")->Apply(BackwardShapes)->UseRealTime();
 BENCHMARK(BM_LinearGemm<false>)
     ->Name("gemm_backend_1thread")
     ->Args({1, 2048, 512, 1})

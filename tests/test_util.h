@@ -62,7 +62,7 @@ template <class A, class E>
   for (index_t i = 0; i < n; ++i) {
     const double a = static_cast<double>(actual[i]), e = static_cast<double>(expected[i]);
     const double error = std::abs(a - e), allowed = atol + rtol * std::abs(e);
-    double ratio = allowed > 0 ? error / allowed : (error > 0 ? INFINITY : 0.0);
+    double ratio = allowed > 0 ? error / allowed : (error == 0 ? 0.0 : INFINITY);  // NaN error: INFINITY
     if (a == e || (std::isnan(a) && std::isnan(e))) ratio = 0;  // equal, including equal infinities
     if (std::isnan(ratio)) ratio = INFINITY;                    // one side NaN or inf
     if (ratio > worst_ratio) {

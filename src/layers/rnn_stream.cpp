@@ -29,7 +29,57 @@ RnnStream<T>::RnnStream(const Rnn<T>& rnn, index_t batch) : rnn_(&rnn), batch_(b
     y_.emplace_back(shape);
     if (nn::has_cell_state(o.cell)) c_.emplace_back(shape);
   }
+  repack();
   reset();
+}
+
+template <class T>
+void RnnStream<T>::repack() {
+  const RnnOptions& o = rnn_->options();
+  auto packed = std::make_shared<std::vector<nn::PackedScanWeights<T>>>();
+  for (int l = 0; l < o.num_layers; ++l) {
+    const nn::ScanDims d{1, batch_, rnn_->layer(l, 0).input_size, o.hidden_size};
+    packed->push_back(nn::pack_forward(o.cell, d, rnn_->scan_weights(l, 0), /*with_input=*/true));
+  }
+  packed_ = std::move(packed);
+  if (!input_rows_.empty()) {
+    const nn::PackedScanWeights<T>& first = packed_->front();
+    auto table =
+        std::make_shared<Tensor<T>>(Tensor<T>::uninitialized(Shape{input_rows_.dim(0), first.input.n()}));
+    gemm_packed(input_rows_.dim(0), input_rows_.data(), input_rows_.dim(1), first.input, T(0), table->data(),
+                first.input.n());
+    row_table_ = std::move(table);
+  }
+}
+
+template <class T>
+void RnnStream<T>::set_input_rows(const Tensor<T>& rows) {
+  const index_t I = rnn_->options().input_size;
+  RECUR_CHECK(rows.rank() == 2 && rows.dim(1) == I && rows.dim(0) >= 1,
+              fmt::format("{} stream: input rows must be (V, {}), got {}",
+                          nn::cell_name(rnn_->options().cell), I, rows.shape().str()));
+  input_rows_ = rows;
+  repack();
+}
+
+template <class T>
+const Tensor<T>& RnnStream<T>::step_rows(const std::vector<std::int32_t>& ids) {
+  const nn::CellKind cell = rnn_->options().cell;
+  RECUR_CHECK(row_table_,
+              fmt::format("{} stream: step_rows needs set_input_rows first", nn::cell_name(cell)));
+  RECUR_CHECK(static_cast<index_t>(ids.size()) == batch_,
+              fmt::format("{} stream: {} ids for a batch of {}", nn::cell_name(cell), ids.size(), batch_));
+  const index_t V = row_table_->dim(0), GH = row_table_->dim(1);
+  if (projected_.empty()) projected_ = Tensor<T>::uninitialized(Shape{batch_, GH});
+  for (index_t b = 0; b < batch_; ++b) {
+    const std::int32_t id = ids[static_cast<size_t>(b)];
+    RECUR_CHECK(id >= 0 && id < V, fmt::format("{} stream: id {} at batch row {} is outside [0, {})",
+                                               nn::cell_name(cell), id, b, V));
+    const T* row = row_table_->data() + id * GH;
+    std::copy(row, row + GH, projected_.data() + b * GH);
+  }
+  run_layers(projected_.data(), /*projected=*/true);
+  return y_.back();
 }
 
 template <class T>
@@ -55,17 +105,26 @@ const Tensor<T>& RnnStream<T>::step(const Tensor<T>& x) {
   RECUR_CHECK(x.shape() == Shape({batch_, o.input_size}),
               fmt::format("{} stream: step input must be ({}, {}), got {}", nn::cell_name(o.cell), batch_,
                           o.input_size, x.shape().str()));
-  const T* input = x.data();
+  run_layers(x.data(), /*projected=*/false);
+  return y_.back();
+}
+
+// Every layer one step; `projected`: the first layer's input is already x · W_ih_l0ᵀ.
+template <class T>
+void RnnStream<T>::run_layers(const T* input, bool projected) {
+  const RnnOptions& o = rnn_->options();
   for (int l = 0; l < o.num_layers; ++l) {
     const auto i = static_cast<size_t>(l);
     const nn::ScanDims d{1, batch_, rnn_->layer(l, 0).input_size, o.hidden_size};
     T* c = c_.empty() ? nullptr : c_[i].data();
+    nn::ScanWeights<T> w = rnn_->scan_weights(l, 0);
+    w.packed = &(*packed_)[i];
+    w.x_is_projection = projected && l == 0;
     // h_n may alias h0: the inference path copies the initial state before the step.
-    nn::scan_forward<T>(o.cell, d, nn::Direction::kForward, rnn_->scan_weights(l, 0), input, nullptr,
-                        h_[i].data(), c, y_[i].data(), h_[i].data(), c, nullptr);
+    nn::scan_forward<T>(o.cell, d, nn::Direction::kForward, w, input, nullptr, h_[i].data(), c, y_[i].data(),
+                        h_[i].data(), c, nullptr);
     input = y_[i].data();
   }
-  return y_.back();
 }
 
 template <class T>
@@ -89,7 +148,10 @@ RnnStream<T>::RnnStream(const RnnStream& other)
       batch_(other.batch_),
       h_(deep_copy(other.h_)),
       c_(deep_copy(other.c_)),
-      y_(deep_copy(other.y_)) {}
+      y_(deep_copy(other.y_)),
+      packed_(other.packed_),
+      input_rows_(other.input_rows_),
+      row_table_(other.row_table_) {}
 
 template <class T>
 RnnStream<T>& RnnStream<T>::operator=(const RnnStream& other) {

@@ -161,11 +161,23 @@ void CharLm<T>::step(layers::RnnStream<T>& stream, const std::vector<std::int32_
               fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
   RECUR_CHECK(logits.shape() == Shape({B, V}),
               fmt::format("char LM step: logits must be ({}, {}), got {}", B, V, logits.shape().str()));
-  Tensor<T> x(Shape{B, E});
-  ops::embedding_forward(params_.value(embedding_).data(), ids.data(), x.data(), B, V, E);
-  const Tensor<T>& h = stream.step(x);
-  ops::linear_forward(h.data(), params_.value(decoder_weight_).data(), params_.value(decoder_bias_).data(),
+  const Tensor<T>* h = nullptr;
+  if (stream.has_input_rows()) {
+    h = &stream.step_rows(ids);
+  } else {
+    Tensor<T> x = Tensor<T>::uninitialized(Shape{B, E});
+    ops::embedding_forward(params_.value(embedding_).data(), ids.data(), x.data(), B, V, E);
+    h = &stream.step(x);
+  }
+  ops::linear_forward(h->data(), params_.value(decoder_weight_).data(), params_.value(decoder_bias_).data(),
                       logits.data(), B, config_.rnn_size, V);
+}
+
+template <class T>
+layers::RnnStream<T> CharLm<T>::make_stream(index_t batch) const {
+  layers::RnnStream<T> stream(rnn_, batch);
+  stream.set_input_rows(params_.value(embedding_));
+  return stream;
 }
 
 template class CharLm<float>;

@@ -13,7 +13,7 @@ template <class T>
 void gru_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H, GH = 3 * H;
   const T* b_hn = s.w->b_hh + 2 * H;
-  gemm(Trans::kNo, Trans::kYes, B, GH, H, T(1), s.h_prev, H, s.w->W_hh, H, T(0), s.scratch, GH);
+  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(0), s.scratch, GH);
   for_each_row(B, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H, *act = s.saved + b * 4 * H;
@@ -70,7 +70,7 @@ void gru_step_backward(const StepBackward<T>& s) {
       dh_prev[j] = dh_j * z[j];
     }
   });
-  gemm(Trans::kNo, Trans::kNo, B, H, GH, T(1), s.dG_h, GH, s.w->W_hh, H, T(1), s.dh_prev, H);
+  gemm_packed(B, s.dG_h, GH, s.packed->recurrent, T(1), s.dh_prev, H);
 }
 
 // Reset before the product (Cho et al. 2014; Keras reset_after=False), all biases folded:
@@ -80,7 +80,7 @@ void gru_step_backward(const StepBackward<T>& s) {
 template <class T>
 void gru_reset_before_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H, GH = 3 * H, SH = 4 * H;
-  gemm(Trans::kNo, Trans::kYes, B, 2 * H, H, T(1), s.h_prev, H, s.w->W_hh, H, T(1), s.pre, GH);
+  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
   for_each_row(B, GH, [&](index_t b) {
     T* act = s.saved + b * SH;
     if (!is_real(s.lengths, b, s.t)) {
@@ -93,8 +93,7 @@ void gru_reset_before_step_forward(const StepForward<T>& s) {
     for (index_t j = 0; j < H; ++j) act[3 * H + j] = act[j] * h_prev[j];
   });
   // pre_n += (r ⊙ h_prev) · W_hnᵀ
-  gemm(Trans::kNo, Trans::kYes, B, H, H, T(1), s.saved + 3 * H, SH, s.w->W_hh + 2 * H * H, H, T(1),
-       s.pre + 2 * H, GH);
+  gemm_packed(B, s.saved + 3 * H, SH, s.packed->recurrent_n, T(1), s.pre + 2 * H, GH);
   for_each_row(B, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H;
@@ -140,8 +139,7 @@ void gru_reset_before_step_backward(const StepBackward<T>& s) {
     }
   });
   // d(r ⊙ h_prev) = da_n · W_hn      (B, H) = (B, H) · (H, H)
-  gemm(Trans::kNo, Trans::kNo, B, H, H, T(1), s.dG_x + 2 * H, GH, s.w->W_hh + 2 * H * H, H, T(0), s.scratch,
-       H);
+  gemm_packed(B, s.dG_x + 2 * H, GH, s.packed->recurrent_n, T(0), s.scratch, H);
   for_each_row(B, GH, [&](index_t b) {
     if (!is_real(s.lengths, b, s.t)) return;
     const T *r = s.saved + b * SH, *d_rh = s.scratch + b * H, *h_prev = s.h_prev + b * H;
@@ -151,7 +149,7 @@ void gru_reset_before_step_backward(const StepBackward<T>& s) {
       dh_prev[j] += d_rh[j] * r[j];
     }
   });
-  gemm(Trans::kNo, Trans::kNo, B, H, 2 * H, T(1), s.dG_x, GH, s.w->W_hh, H, T(1), s.dh_prev, H);
+  gemm_packed(B, s.dG_x, GH, s.packed->recurrent, T(1), s.dh_prev, H);
 }
 
 #define RECUR_INSTANTIATE_GRU_CELLS(T)                                   \

@@ -9,7 +9,7 @@ namespace recur::nn::detail {
 template <class T>
 void jordan_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H;
-  gemm(Trans::kNo, Trans::kYes, B, H, H, T(1), s.h_prev, H, s.w->W_hh, H, T(1), s.pre, H);
+  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
   for_each_row(B, H, [&](index_t b) {
     T* hidden = s.saved + b * H;
     if (!is_real(s.lengths, b, s.t)) {
@@ -20,7 +20,7 @@ void jordan_step_forward(const StepForward<T>& s) {
     for (index_t j = 0; j < H; ++j) hidden[j] = pre[j] + s.bias[j];
     vmath::tanh(hidden, hidden, H);
   });
-  gemm(Trans::kNo, Trans::kYes, B, H, H, T(1), s.saved, H, s.w->W_hy, H, T(0), s.scratch, H);
+  gemm_packed(B, s.saved, H, s.packed->output, T(0), s.scratch, H);
   for_each_row(B, H, [&](index_t b) {
     T *y_next = s.h_next + b * H, *y = s.y + b * H;
     if (!is_real(s.lengths, b, s.t)) {
@@ -49,7 +49,7 @@ void jordan_step_backward(const StepBackward<T>& s) {
     const T *dh = s.dh + b * H, *y = s.h_next + b * H, *dy = s.dy ? s.dy + b * H : nullptr;
     for (index_t j = 0; j < H; ++j) dz[j] = (dh[j] + (dy ? dy[j] : T(0))) * (T(1) - y[j] * y[j]);
   });
-  gemm(Trans::kNo, Trans::kNo, B, H, H, T(1), s.dG_y, H, s.w->W_hy, H, T(0), s.scratch, H);
+  gemm_packed(B, s.dG_y, H, s.packed->output, T(0), s.scratch, H);
   for_each_row(B, H, [&](index_t b) {
     T *da = s.dG_x + b * H, *dh_prev = s.dh_prev + b * H;
     if (!is_real(s.lengths, b, s.t)) {
@@ -63,7 +63,7 @@ void jordan_step_backward(const StepBackward<T>& s) {
       dh_prev[j] = T(0);
     }
   });
-  gemm(Trans::kNo, Trans::kNo, B, H, H, T(1), s.dG_x, H, s.w->W_hh, H, T(1), s.dh_prev, H);
+  gemm_packed(B, s.dG_x, H, s.packed->recurrent, T(1), s.dh_prev, H);
 }
 
 template void jordan_step_forward<float>(const StepForward<float>&);

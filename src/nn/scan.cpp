@@ -111,6 +111,9 @@ void project_inputs(index_t M, index_t I, index_t GH, const T* x, const T* W_ih,
   gemm(Trans::kNo, Trans::kYes, M, GH, I, T(1), x, I, W_ih, I, T(0), pre, GH);
 }
 
+// Rows of inference's input-projection buffer: whole steps, about this many rows per block.
+constexpr index_t kInferenceProjectionRows = 4096;
+
 template <class T>
 void copy_or_zero(const T* src, T* dst, index_t n) {
   if (src)
@@ -122,20 +125,56 @@ void copy_or_zero(const T* src, T* dst, index_t n) {
 }  // namespace
 
 template <class T>
+PackedScanWeights<T> pack_forward(CellKind kind, const ScanDims& d, const ScanWeights<T>& w,
+                                  bool with_input) {
+  const index_t H = d.H, GH = gate_count(kind) * H;
+  PackedScanWeights<T> p;
+  if (with_input) p.input = PackedMatrix<T>(Trans::kYes, d.I, GH, w.W_ih, d.I);
+  if (kind == CellKind::kGruResetBefore) {
+    p.recurrent = PackedMatrix<T>(Trans::kYes, H, 2 * H, w.W_hh, H);
+    p.recurrent_n = PackedMatrix<T>(Trans::kYes, H, H, w.W_hh + 2 * H * H, H);
+  } else {
+    p.recurrent = PackedMatrix<T>(Trans::kYes, H, GH, w.W_hh, H);
+  }
+  if (has_output_projection(kind)) p.output = PackedMatrix<T>(Trans::kYes, H, H, w.W_hy, H);
+  return p;
+}
+
+template <class T>
+PackedScanWeights<T> pack_backward(CellKind kind, const ScanDims& d, const ScanWeights<T>& w) {
+  const index_t H = d.H, GH = gate_count(kind) * H;
+  PackedScanWeights<T> p;
+  if (kind == CellKind::kGruResetBefore) {
+    p.recurrent = PackedMatrix<T>(Trans::kNo, 2 * H, H, w.W_hh, H);
+    p.recurrent_n = PackedMatrix<T>(Trans::kNo, H, H, w.W_hh + 2 * H * H, H);
+  } else {
+    p.recurrent = PackedMatrix<T>(Trans::kNo, GH, H, w.W_hh, H);
+  }
+  if (has_output_projection(kind)) p.output = PackedMatrix<T>(Trans::kNo, H, H, w.W_hy, H);
+  return p;
+}
+
+template <class T>
 void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWeights<T>& w, const T* x,
                   const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
                   ScanTrace<T>* trace) {
   check_arguments(kind, d, w, lengths);
+  RECUR_CHECK(!w.x_is_projection || !trace,
+              fmt::format("{} layer: a projected input is for inference only", cell_name(kind)));
   const index_t T_ = d.T, B = d.B, H = d.H, BH = B * H, GH = gate_count(kind) * H, SH = saved_width(kind) * H;
   const bool cell = has_cell_state(kind);
 
   std::vector<T> bias(static_cast<size_t>(GH));
   detail::folded_bias(kind, w, H, bias.data());
   Tensor<T> scratch = Tensor<T>::uninitialized(Shape{B, GH});
+  PackedScanWeights<T> own_packed;
+  if (!w.packed || trace) own_packed = pack_forward(kind, d, w, /*with_input=*/!trace);
+  const PackedScanWeights<T>& packed = w.packed && !trace ? *w.packed : own_packed;
   StepForward<T> s;
   s.B = B;
   s.H = H;
   s.w = &w;
+  s.packed = &packed;
   s.lengths = lengths;
   s.bias = bias.data();
   s.scratch = scratch.data();
@@ -170,8 +209,14 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     return;
   }
 
-  // Inference: the input projection step by step on B rows, states in two alternating buffers.
-  Tensor<T> pre = Tensor<T>::uninitialized(Shape{B, GH});
+  // Inference: the input projection against packed W_ih over blocks of steps (the same bits as
+  // step by step), states in two alternating buffers.
+  RECUR_CHECK(
+      (w.x_is_projection || (packed.input.k() == d.I && packed.input.n() == GH)) && packed.recurrent.k() == H,
+      fmt::format("{} layer: packed weights do not match I={} H={}", cell_name(kind), d.I, H));
+  const index_t block_steps =
+      std::max<index_t>(1, std::min<index_t>(kInferenceProjectionRows / std::max<index_t>(B, 1), T_));
+  Tensor<T> pre = Tensor<T>::uninitialized(Shape{block_steps, B, GH});
   Tensor<T> saved = Tensor<T>::uninitialized(Shape{B, std::max<index_t>(SH, 1)});
   Tensor<T> h = Tensor<T>::uninitialized(Shape{2, B, H}), c;
   copy_or_zero(h0, h.data(), BH);
@@ -179,12 +224,21 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     c = Tensor<T>::uninitialized(Shape{2, B, H});
     copy_or_zero(c0, c.data(), BH);
   }
-  s.pre = pre.data();
   s.saved = saved.data();
   int current = 0;
   for (index_t k = 0; k < T_; ++k) {
     const index_t t = step_at(dir, T_, k);
-    project_inputs(B, d.I, GH, x + t * B * d.I, w.W_ih, pre.data());
+    // Block of steps [t0, t0 + n) in time order, projected when the walk enters it.
+    const index_t block = k / block_steps;
+    const index_t n = std::min(block_steps, T_ - block * block_steps);
+    const index_t t0 = dir == Direction::kForward ? block * block_steps : T_ - block * block_steps - n;
+    if (k % block_steps == 0) {
+      if (w.x_is_projection)
+        std::copy(x + t0 * B * GH, x + (t0 + n) * B * GH, pre.data());
+      else
+        gemm_packed(n * B, x + t0 * B * d.I, d.I, packed.input, T(0), pre.data(), GH);
+    }
+    s.pre = pre.data() + (t - t0) * B * GH;
     s.t = t;
     s.h_prev = h.data() + current * BH;
     s.h_next = h.data() + (1 - current) * BH;
@@ -224,10 +278,12 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
 
   const T* states = trace.states.data();
   const T* cells = cell ? trace.cells.data() : nullptr;
+  const PackedScanWeights<T> packed = pack_backward(kind, d, w);
   StepBackward<T> s;
   s.B = B;
   s.H = H;
   s.w = &w;
+  s.packed = &packed;
   s.lengths = lengths;
   s.scratch = scratch.data();
   int current = 0;
@@ -277,12 +333,14 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
   }
 }
 
-#define RECUR_INSTANTIATE_SCAN(T)                                                                       \
-  template struct ScanTrace<T>;                                                                         \
-  template void scan_forward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,  \
-                                const index_t*, const T*, const T*, T*, T*, T*, ScanTrace<T>*);         \
-  template void scan_backward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*, \
-                                 const index_t*, const ScanTrace<T>&, const T*, const T*, const T*,     \
+#define RECUR_INSTANTIATE_SCAN(T)                                                                        \
+  template struct ScanTrace<T>;                                                                          \
+  template PackedScanWeights<T> pack_forward<T>(CellKind, const ScanDims&, const ScanWeights<T>&, bool); \
+  template PackedScanWeights<T> pack_backward<T>(CellKind, const ScanDims&, const ScanWeights<T>&);      \
+  template void scan_forward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,   \
+                                const index_t*, const T*, const T*, T*, T*, T*, ScanTrace<T>*);          \
+  template void scan_backward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,  \
+                                 const index_t*, const ScanTrace<T>&, const T*, const T*, const T*,      \
                                  const ScanGrads<T>&);
 RECUR_INSTANTIATE_SCAN(float)
 RECUR_INSTANTIATE_SCAN(double)

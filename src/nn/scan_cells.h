@@ -1,7 +1,7 @@
 // Internal: one step of each cell, forward and backward, over B rows; scan.cpp drives them over
-// time. A step does its own per-step GEMMs (with W_hh, and W_hy for Jordan) and one or two fused
-// row kernels. Rows whose step is padding (t >= lengths[b]) pass their state (and, backward, their
-// state gradient) through unchanged, output 0 and produce zero gate gradients.
+// time. A step does its own per-step products (with W_hh, and W_hy for Jordan, packed once per
+// scan: `packed`) and one or two fused row kernels. Rows whose step is padding (t >= lengths[b]) pass their
+// state (and, backward, their state gradient) through unchanged, output 0 and produce zero gate gradients.
 #pragma once
 
 #include "recur/nn/scan.h"
@@ -12,7 +12,8 @@ template <class T>
 struct StepForward {
   index_t B = 0, H = 0;
   const ScanWeights<T>* w = nullptr;
-  const index_t* lengths = nullptr;  // row b is real iff lengths == nullptr || t < lengths[b]
+  const PackedScanWeights<T>* packed = nullptr;  // pack_forward
+  const index_t* lengths = nullptr;              // row b is real iff lengths == nullptr || t < lengths[b]
   index_t t = 0;
   T* pre = nullptr;           // (B, G·H) in: x_t W_ihᵀ; the step may add h W_hhᵀ in place
   const T* bias = nullptr;    // (G·H) b_ih + the folded part of b_hh (folded_bias)
@@ -29,6 +30,7 @@ template <class T>
 struct StepBackward {
   index_t B = 0, H = 0;
   const ScanWeights<T>* w = nullptr;
+  const PackedScanWeights<T>* packed = nullptr;  // pack_backward
   const index_t* lengths = nullptr;
   index_t t = 0;
   const T* saved = nullptr;   // (B, S·H)

@@ -1,7 +1,8 @@
 // layers::RnnStream: stepping a unidirectional Rnn one step at a time gives the very bits of
 // Rnn::forward under NoGrad (same batch size, same thread count), for every cell, 1 and 2 layers,
-// zero and learned initial states; a stream is a value (copies are independent), reset() restarts
-// it, and misuse throws recur::Error naming what was wrong.
+// zero and learned initial states, and row by row whatever the batch; step_rows (precomputed input
+// rows) gives the bits of step; a stream is a value (copies are independent), reset() restarts it,
+// repack() picks up changed weights, and misuse throws recur::Error naming what was wrong.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -235,6 +236,73 @@ TEST_P(RnnStreamTest, MisuseThrowsNamingTheProblem) {
   } else {
     EXPECT_TRUE(throws_error_with([&] { stream.c(0); }, {"only the LSTM"}));
   }
+}
+
+// Packed products give each element the same bits whatever the number of rows: a stream of batch
+// 1 fed row b of the input reproduces row b of a batch-4 whole-sequence inference.
+TEST_P(RnnStreamTest, RowsDoNotDependOnTheBatchTheyRunIn) {
+  const CellKind cell = GetParam();
+  const index_t batch = 4;
+  const Model m(cell, 2, true);
+  const Tensor<float> x = random_input(batch);
+  ag::Tape<float> tape;
+  ag::NoGrad<float> no_grad(tape);
+  const Tensor<float> whole = m.rnn.forward(tape.constant(x)).output.value();  // (T, 4, H)
+  for (index_t b = 0; b < batch; ++b) {
+    RnnStream<float> single(m.rnn, 1);
+    for (index_t t = 0; t < kT; ++t) {
+      const Tensor<float> x_tb = x.row(t).row(b).view(Shape{1, kI});
+      EXPECT_TRUE(bit_identical(single.step(x_tb), whole.row(t).row(b).view(Shape{1, kH})))
+          << "row " << b << " step " << t;
+    }
+  }
+}
+
+// step_rows(ids) looks the first layer's input projection up in E · W_ih_l0ᵀ: the same bits as
+// step() on the rows of E; copies share the table; repack() makes both follow changed weights.
+TEST_P(RnnStreamTest, StepRowsEqualsStepOnTheRows) {
+  const CellKind cell = GetParam();
+  const index_t batch = 3, V = 11;
+  Model m(cell, 2, false);
+  Tensor<float> E(Shape{V, kI});
+  Rng rng(23);
+  init::uniform(E, -1.0f, 1.0f, rng);
+  const std::vector<std::vector<std::int32_t>> ids = {{0, 5, 10}, {3, 3, 7}, {10, 1, 2}, {4, 9, 0}};
+  const auto rows_of = [&](const std::vector<std::int32_t>& step_ids) {
+    Tensor<float> x(Shape{batch, kI});
+    for (index_t b = 0; b < batch; ++b)
+      std::copy(E.row(step_ids[static_cast<size_t>(b)]).data(),
+                E.row(step_ids[static_cast<size_t>(b)]).data() + kI, x.data() + b * kI);
+    return x;
+  };
+  RnnStream<float> by_rows(m.rnn, batch), by_input(m.rnn, batch);
+  EXPECT_FALSE(by_rows.has_input_rows());
+  by_rows.set_input_rows(E);
+  EXPECT_TRUE(by_rows.has_input_rows());
+  for (size_t t = 0; t < ids.size(); ++t)
+    EXPECT_TRUE(bit_identical(by_rows.step_rows(ids[t]), by_input.step(rows_of(ids[t])))) << "step " << t;
+
+  // Change the weights: streams keep the packed ones until repack().
+  Tensor<float> w_ih = m.params.value(m.rnn.layer(0, 0).W_ih);
+  for (index_t i = 0; i < w_ih.numel(); ++i) w_ih[i] *= -1.5f;
+  RnnStream<float> fresh(m.rnn, batch);
+  RnnStream<float> stale = by_rows;
+  stale.reset();
+  fresh.set_input_rows(E);
+  const Tensor<float> new_out = fresh.step_rows(ids[0]).clone();
+  EXPECT_FALSE(bit_identical(stale.step_rows(ids[0]), new_out)) << "the weight change had no effect";
+  stale.reset();
+  stale.repack();
+  EXPECT_TRUE(bit_identical(stale.step_rows(ids[0]), new_out)) << "repack did not pick up the new weights";
+
+  EXPECT_TRUE(throws_error_with([&] { by_input.step_rows(ids[0]); }, {"set_input_rows first"}));
+  EXPECT_TRUE(throws_error_with([&] { by_rows.step_rows({1, 2}); }, {"2 ids for a batch of 3"}));
+  EXPECT_TRUE(throws_error_with([&] { by_rows.step_rows({1, 11, 2}); }, {"id 11", "row 1", "[0, 11)"}));
+  EXPECT_TRUE(throws_error_with(
+      [&] {
+        by_rows.set_input_rows(Tensor<float>(Shape{V, kI + 1}));
+      },
+      {"(V, 3)", "got (11, 4)"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCells, RnnStreamTest,

@@ -54,7 +54,10 @@ class CharLm {
 
   // One step of generation: feeds ids (one per stream row) and writes logits (B, V).
   void step(layers::RnnStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
-  layers::RnnStream<T> make_stream(index_t batch) const { return layers::RnnStream<T>(rnn_, batch); }
+  // A stream over this model's Rnn whose input rows are the embedding (RnnStream::set_input_rows):
+  // step() then looks up the first layer's input projection instead of multiplying by W_ih_l0.
+  // Like every stream, it computes with the weights as they are now (RnnStream::repack).
+  layers::RnnStream<T> make_stream(index_t batch) const;
 
   const CharLmConfig& config() const { return config_; }
   nn::ParameterTable<T>& params() { return params_; }

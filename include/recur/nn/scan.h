@@ -3,16 +3,19 @@
 //
 //   x: (T, B, I) time-major → y: (T, B, H), final states h_n, c_n: (B, H)
 //
+// The per-step products run against matrices packed once per call (ops/packed_gemm.h; W_hh, and
+// W_hy for Jordan), not through the BLAS, which would repack W_hh at every step.
 // Training forward (a ScanTrace is given): one GEMM projects all T·B input rows
-// (x W_ihᵀ + the biases that can be folded); per step one GEMM with W_hh (two for the
+// (x W_ihᵀ + the biases that can be folded); per step one product with W_hh (two for the
 // reset-before GRU and the Jordan cell) and one fused gate kernel, which writes the activations
 // backward needs into the trace. The trace is sized once per (T, B); nothing is allocated in the
 // time loop.
-// Inference forward (no trace): the same per-step work, but the input projection is computed step
-// by step on B rows. That makes a whole-sequence inference bit-identical to feeding the same steps
-// one at a time (layers/rnn_stream.h), at the same batch size and thread count.
-// Backward: the gate gradients of every step go into one (T, B, G·H) buffer (plus one per-step GEMM
-// for dh_prev); then dW_ih, dx and dW_hh are one GEMM each over all T·B rows.
+// Inference forward (no trace): the same per-step work, with the input projection against a packed
+// W_ih too, over blocks of steps. Packed products give every element the same bits whatever the
+// number of rows, so a whole-sequence inference is bit-identical to feeding the same steps one at
+// a time (layers/rnn_stream.h), at any batch size and thread count.
+// Backward: the gate gradients of every step go into one (T, B, G·H) buffer (plus one per-step
+// packed product for dh_prev); then dW_ih, dx and dW_hh are one GEMM each over all T·B rows.
 //
 // Variable lengths: lengths[b] ∈ [0, T]; step t is real for row b iff t < lengths[b]. A padded
 // step leaves the state unchanged and outputs 0; in backward it passes the state gradient through,
@@ -24,6 +27,7 @@
 #pragma once
 
 #include "recur/nn/cell_kind.h"
+#include "recur/ops/packed_gemm.h"
 #include "recur/tensor.h"
 
 namespace recur::nn {
@@ -35,6 +39,9 @@ struct ScanDims {
 enum class Direction { kForward, kReverse };
 
 template <class T>
+struct PackedScanWeights;
+
+template <class T>
 struct ScanWeights {
   const T* W_ih = nullptr;  // (G·H, I)
   const T* W_hh = nullptr;  // (G·H, H)
@@ -42,7 +49,30 @@ struct ScanWeights {
   const T* b_hh = nullptr;  // (G·H)
   const T* W_hy = nullptr;  // (H, H)  Jordan only
   const T* b_hy = nullptr;  // (H)     Jordan only
+  // Inference only: these weights already packed for the forward steps (pack_forward), kept by a
+  // caller that runs many short scans (RnnStream); null: scan_forward packs them itself.
+  const PackedScanWeights<T>* packed = nullptr;
+  // Inference only: x is already the input projection x · W_ihᵀ, (T, B, G·H) without biases, as
+  // gemm_packed with pack_forward's `input` computes it (RnnStream's precomputed input rows).
+  bool x_is_projection = false;
 };
+
+// The right-hand sides of the per-step products, packed (ops/packed_gemm.h). Forward: op = Wᵀ of
+// the nn.Linear-layout weights; backward: op = W (dh_prev = dG · W_hh).
+template <class T>
+struct PackedScanWeights {
+  PackedMatrix<T> input;        // forward, inference: W_ihᵀ (I, G·H)
+  PackedMatrix<T> recurrent;    // W_hhᵀ (H, G·H) / W_hh; reset-before GRU: rows [r z] of W_hh only
+  PackedMatrix<T> recurrent_n;  // reset-before GRU: rows n of W_hh
+  PackedMatrix<T> output;       // Jordan: W_hyᵀ / W_hy
+};
+
+// Packs what the forward (with_input: also W_ih, for inference) or the backward steps multiply by.
+template <class T>
+PackedScanWeights<T> pack_forward(CellKind kind, const ScanDims& dims, const ScanWeights<T>& w,
+                                  bool with_input);
+template <class T>
+PackedScanWeights<T> pack_backward(CellKind kind, const ScanDims& dims, const ScanWeights<T>& w);
 
 // Gradients backward accumulates into (+=); a null pointer is not computed.
 template <class T>

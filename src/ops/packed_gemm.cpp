@@ -1,10 +1,11 @@
 // gemm_packed (ops/packed_gemm.h): panels of op(W) packed once, and an MR × 3-vector register tile
 // that runs down the whole K for every element of C it owns.
 //
-//   for each panel p (columns [p·NR, p·NR + NR), split over threads):
-//     for each block of MR rows of A:
-//       acc (MR, NR) = Σ_k A[rows, k] ⊗ panel_p[k, :]      k = 0 … K−1 in order, one FMA each
-//       C[rows, cols] = acc + beta · C[rows, cols]
+//   for each block of rows of A (about 512 KiB of A: 256 rows at K = 512, so it stays in L2):
+//     for each panel p (columns [p·NR, p·NR + NR); threads split the panels, or the rows):
+//       for each tile of MR rows in the block:
+//         acc (MR, NR) = Σ_k A[rows, k] ⊗ panel_p[k, :]      k = 0 … K−1 in order, one FMA each
+//         C[rows, cols] = acc + beta · C[rows, cols]
 //
 // With AVX-512 (32 registers of 64 bytes) MR = 8 and the tile holds 24 vector accumulators: per k,
 // 3 vector loads of the panel and 8 broadcasts of A feed 24 FMAs. Other targets use 32-byte vectors
@@ -53,6 +54,8 @@ template <class T>
 constexpr index_t kWidth = 3 * kLanes<T>;  // NR
 
 constexpr index_t kAlignBytes = 64;
+// Bytes of A per row block (a quarter of a 2 MiB L2, leaving room for the panel and C).
+constexpr index_t kRowBlockBytes = index_t(512) << 10;
 // Below this many multiply-adds a product runs on one thread.
 constexpr index_t kMinParallelMacs = index_t(1) << 17;
 
@@ -178,20 +181,29 @@ void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T
                           lda, ldc));
   if (M == 0 || N == 0) return;
   const index_t panels = W.panels();
-  const auto run = [&](index_t p_begin, index_t p_end) {
-    for (index_t p = p_begin; p < p_end; ++p) {
-      const index_t n0 = p * kWidth<T>;
-      rows_times_panel(M, K, A, lda, W.panel(p), std::min(kWidth<T>, N - n0), beta, C + n0, ldc);
+  // Rows go in blocks of mc, sized so a block of A stays in L2 while every panel passes over it.
+  const index_t mc = std::max<index_t>(
+      kRowBlock, kRowBlockBytes / (std::max<index_t>(K, 1) * index_t(sizeof(T))) / kRowBlock * kRowBlock);
+  const auto run = [&](index_t m_begin, index_t m_end, index_t p_begin, index_t p_end) {
+    for (index_t m0 = m_begin; m0 < m_end; m0 += mc) {
+      const index_t rows = std::min(mc, m_end - m0);
+      for (index_t p = p_begin; p < p_end; ++p) {
+        const index_t n0 = p * kWidth<T>;
+        rows_times_panel(rows, K, A + m0 * lda, lda, W.panel(p), std::min(kWidth<T>, N - n0), beta,
+                         C + m0 * ldc + n0, ldc);
+      }
     }
   };
   const double macs = double(M) * double(N) * double(std::max<index_t>(K, 1));
-  const int threads =
-      std::min<int>(detail::threads_for(macs < 0x1p62 ? index_t(macs) : index_t(1) << 62, kMinParallelMacs),
-                    static_cast<int>(std::min<index_t>(panels, 1 << 20)));
+  const int threads = detail::threads_for(macs < 0x1p62 ? index_t(macs) : index_t(1) << 62, kMinParallelMacs);
   if (threads <= 1) {
-    run(0, panels);
+    run(0, M, 0, panels);
     return;
   }
+  // Threads take whole panels (each streams its share of W), or, when there are too few panels to
+  // share, whole row blocks. Either way every element is computed by one thread, in the same order.
+  const index_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  const bool split_panels = panels >= 2 * threads || panels >= row_blocks;
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
@@ -199,7 +211,12 @@ void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T
 #else
     const int t = 0, nt = 1;
 #endif
-    run(panels * t / nt, panels * (t + 1) / nt);
+    if (split_panels) {
+      run(0, M, panels * t / nt, panels * (t + 1) / nt);
+    } else {
+      run(std::min(M, row_blocks * t / nt * kRowBlock), std::min(M, row_blocks * (t + 1) / nt * kRowBlock), 0,
+          panels);
+    }
   }
 }
 

@@ -73,6 +73,8 @@ class CharLm {
   int embedding_ = -1;
   layers::Rnn<T> rnn_;
   int decoder_weight_ = -1, decoder_bias_ = -1;
+
+  void decode(const T* h, index_t N, T* logits) const;  // inference decoder: (N, H) → logits (N, V)
 };
 
 extern template class CharLm<float>;

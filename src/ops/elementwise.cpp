@@ -56,10 +56,17 @@ template <class T>
 void add_bias_backward(const T* dy, T* dx, T* dbias, index_t N, index_t C) {
   accumulate(dy, T(1), dx, N * C);
   if (!dbias) return;
-  std::vector<double> column_sums(static_cast<size_t>(C), 0.0);  // over all T·B rows: sum in double
-  for (index_t r = 0; r < N; ++r)
-    for (index_t c = 0; c < C; ++c) column_sums[static_cast<size_t>(c)] += dy[r * C + c];
-  for (index_t c = 0; c < C; ++c) dbias[c] += static_cast<T>(column_sums[static_cast<size_t>(c)]);
+  // Over all N rows, in double, rows in order; threads take column ranges, so the sums have the
+  // same bits for any thread count.
+  const index_t min_columns = std::max<index_t>(16, kMinElementsPerThread / std::max<index_t>(N, 1));
+  parallel_for(C, min_columns, [=](index_t c0, index_t c1) {
+    std::vector<double> column_sums(static_cast<size_t>(c1 - c0), 0.0);
+    for (index_t r = 0; r < N; ++r) {
+      const T* row = dy + r * C + c0;
+      for (index_t c = 0; c < c1 - c0; ++c) column_sums[static_cast<size_t>(c)] += row[c];
+    }
+    for (index_t c = c0; c < c1; ++c) dbias[c] += static_cast<T>(column_sums[static_cast<size_t>(c - c0)]);
+  });
 }
 
 template <class T>

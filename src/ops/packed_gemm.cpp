@@ -160,16 +160,21 @@ PackedMatrix<T>::PackedMatrix(Trans trans_w, index_t K, index_t N, const T* W, i
                   numel <= INT64_MAX / index_t(sizeof(T)),
               fmt::format("PackedMatrix: ({}, {}) is too large to pack", K, N));
   data_ = allocate_aligned<T>(numel);
-  for (index_t p = 0; p < panels(); ++p) {
-    T* out = data_.get() + p * K * NR;
-    const index_t n0 = p * NR, width = std::min(NR, N - n0);
-    for (index_t k = 0; k < K; ++k) {
-      T* row = out + k * NR;
-      for (index_t j = 0; j < width; ++j)
-        row[j] = trans_w == Trans::kYes ? W[(n0 + j) * ldw + k] : W[k * ldw + n0 + j];
-      std::fill(row + width, row + NR, T(0));
-    }
-  }
+  T* data = data_.get();
+  // Panels are independent: split them over threads for large matrices (a copy; same result).
+  parallel_for(panels(), std::max<index_t>(1, kMinParallelMacs / std::max<index_t>(K * NR, 1)),
+               [=](index_t p_begin, index_t p_end) {
+                 for (index_t p = p_begin; p < p_end; ++p) {
+                   T* out = data + p * K * NR;
+                   const index_t n0 = p * NR, width = std::min(NR, N - n0);
+                   for (index_t k = 0; k < K; ++k) {
+                     T* row = out + k * NR;
+                     for (index_t j = 0; j < width; ++j)
+                       row[j] = trans_w == Trans::kYes ? W[(n0 + j) * ldw + k] : W[k * ldw + n0 + j];
+                     std::fill(row + width, row + NR, T(0));
+                   }
+                 }
+               });
 }
 
 template <class T>

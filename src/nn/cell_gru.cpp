@@ -58,17 +58,20 @@ void gru_step_backward(const StepBackward<T>& s) {
     const T* act = s.saved + b * 4 * H;
     const T *r = act, *z = act + H, *n = act + 2 * H, *hn = act + 3 * H;
     const T *h_prev = s.h_prev + b * H, *dy = s.dy ? s.dy + b * H : nullptr;
-    for (index_t j = 0; j < H; ++j) {
-      const T dh_j = dh[j] + (dy ? dy[j] : T(0));
-      const T da_n = dh_j * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
-      const T da_z = dh_j * (h_prev[j] - n[j]) * z[j] * (T(1) - z[j]);
-      const T da_r = da_n * hn[j] * r[j] * (T(1) - r[j]);
-      dx[j] = dhh[j] = da_r;
-      dx[H + j] = dhh[H + j] = da_z;
-      dx[2 * H + j] = da_n;
-      dhh[2 * H + j] = da_n * r[j];
-      dh_prev[j] = dh_j * z[j];
-    }
+    with_optional(dy, [&](auto has_dy) {
+#pragma omp simd
+      for (index_t j = 0; j < H; ++j) {
+        const T dh_j = has_dy ? dh[j] + dy[j] : dh[j];
+        const T da_n = dh_j * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
+        const T da_z = dh_j * (h_prev[j] - n[j]) * z[j] * (T(1) - z[j]);
+        const T da_r = da_n * hn[j] * r[j] * (T(1) - r[j]);
+        dx[j] = dhh[j] = da_r;
+        dx[H + j] = dhh[H + j] = da_z;
+        dx[2 * H + j] = da_n;
+        dhh[2 * H + j] = da_n * r[j];
+        dh_prev[j] = dh_j * z[j];
+      }
+    });
   });
   gemm_packed(B, s.dG_h, GH, s.packed->recurrent, T(1), s.dh_prev, H);
 }

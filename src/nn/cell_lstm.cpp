@@ -54,16 +54,19 @@ void lstm_step_backward(const StepBackward<T>& s) {
     const T* act = s.saved + b * 5 * H;
     const T *i = act, *f = act + H, *g = act + 2 * H, *o = act + 3 * H, *tanh_c = act + 4 * H;
     const T *c_prev = s.c_prev + b * H, *dy = s.dy ? s.dy + b * H : nullptr;
-    for (index_t j = 0; j < H; ++j) {
-      const T dh_j = dh[j] + (dy ? dy[j] : T(0));
-      const T dc_j = dc[j] + dh_j * o[j] * (T(1) - tanh_c[j] * tanh_c[j]);
-      da[j] = dc_j * g[j] * i[j] * (T(1) - i[j]);
-      da[H + j] = dc_j * c_prev[j] * f[j] * (T(1) - f[j]);
-      da[2 * H + j] = dc_j * i[j] * (T(1) - g[j] * g[j]);
-      da[3 * H + j] = dh_j * tanh_c[j] * o[j] * (T(1) - o[j]);
-      dc_prev[j] = dc_j * f[j];
-      dh_prev[j] = T(0);
-    }
+    with_optional(dy, [&](auto has_dy) {
+#pragma omp simd
+      for (index_t j = 0; j < H; ++j) {
+        const T dh_j = has_dy ? dh[j] + dy[j] : dh[j];
+        const T dc_j = dc[j] + dh_j * o[j] * (T(1) - tanh_c[j] * tanh_c[j]);
+        da[j] = dc_j * g[j] * i[j] * (T(1) - i[j]);
+        da[H + j] = dc_j * c_prev[j] * f[j] * (T(1) - f[j]);
+        da[2 * H + j] = dc_j * i[j] * (T(1) - g[j] * g[j]);
+        da[3 * H + j] = dh_j * tanh_c[j] * o[j] * (T(1) - o[j]);
+        dc_prev[j] = dc_j * f[j];
+        dh_prev[j] = T(0);
+      }
+    });
   });
   gemm_packed(B, s.dG_x, GH, s.packed->recurrent, T(1), s.dh_prev, H);
 }

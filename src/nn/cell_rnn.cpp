@@ -48,11 +48,14 @@ void rnn_step_backward(const StepBackward<T>& s, bool relu) {
       return;
     }
     const T *h = s.h_next + b * H, *dy = s.dy ? s.dy + b * H : nullptr;
-    for (index_t j = 0; j < H; ++j) {
-      const T dh_j = dh[j] + (dy ? dy[j] : T(0));
-      da[j] = relu ? (h[j] > T(0) ? dh_j : T(0)) : dh_j * (T(1) - h[j] * h[j]);
-      dh_prev[j] = T(0);
-    }
+    with_optional(dy, [&](auto has_dy) {
+#pragma omp simd
+      for (index_t j = 0; j < H; ++j) {
+        const T dh_j = has_dy ? dh[j] + dy[j] : dh[j];
+        da[j] = relu ? (h[j] > T(0) ? dh_j : T(0)) : dh_j * (T(1) - h[j] * h[j]);
+        dh_prev[j] = T(0);
+      }
+    });
   });
   gemm_packed(B, s.dG_x, H, s.packed->recurrent, T(1), s.dh_prev, H);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../ops/kernel_support.h"
 #include "recur/ops/gemm.h"
@@ -16,6 +17,16 @@ void for_each_row(index_t B, index_t width, Body&& body) {
   ops::detail::for_row_blocks(B, width, [&](index_t begin, index_t end) {
     for (index_t b = begin; b < end; ++b) body(b);
   });
+}
+
+// body(std::true_type) when p is non-null, else body(std::false_type): a row loop that reads an
+// optional input (dy) gets one branch-free, vectorizable version per case.
+template <class T, class Body>
+void with_optional(const T* p, Body&& body) {
+  if (p)
+    body(std::true_type{});
+  else
+    body(std::false_type{});
 }
 
 template <class T>

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "recur/ops/elementwise.h"
 #include "recur/ops/gemm.h"
@@ -312,7 +313,17 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
   //   dx += dG_x · W_ih      dW_ih += dG_xᵀ · X      dW_hh += dG_hᵀ · H_prev
   if (g.dx) gemm(Trans::kNo, Trans::kNo, TB, I, GH, T(1), dG_x.data(), GH, w.W_ih, I, T(1), g.dx, I);
   if (g.dW_ih) gemm(Trans::kYes, Trans::kNo, GH, I, TB, T(1), dG_x.data(), GH, x, I, T(1), g.dW_ih, I);
-  if (g.db_ih) ops::add_bias_backward<T>(dG_x.data(), nullptr, g.db_ih, TB, GH);
+  // Bias gradients: column sums of the gate gradients; one pass serves both biases when they
+  // see the same gradients (every cell but the GRU).
+  const bool shared_bias_sums = g.db_ih && g.db_hh && dG_h.data() == dG_x.data();
+  if (shared_bias_sums) {
+    std::vector<T> sums(static_cast<size_t>(GH), T(0));
+    ops::add_bias_backward<T>(dG_x.data(), nullptr, sums.data(), TB, GH);
+    ops::accumulate(sums.data(), T(1), g.db_ih, GH);
+    ops::accumulate(sums.data(), T(1), g.db_hh, GH);
+  } else if (g.db_ih) {
+    ops::add_bias_backward<T>(dG_x.data(), nullptr, g.db_ih, TB, GH);
+  }
   const T* H_prev = states + (dir == Direction::kForward ? 0 : BH);  // (T·B, H): the state before each step
   if (g.dW_hh) {
     if (kind == CellKind::kGruResetBefore) {
@@ -324,7 +335,7 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
       gemm(Trans::kYes, Trans::kNo, GH, H, TB, T(1), dG_h.data(), GH, H_prev, H, T(1), g.dW_hh, H);
     }
   }
-  if (g.db_hh) ops::add_bias_backward<T>(dG_h.data(), nullptr, g.db_hh, TB, GH);
+  if (g.db_hh && !shared_bias_sums) ops::add_bias_backward<T>(dG_h.data(), nullptr, g.db_hh, TB, GH);
   if (jordan) {
     // y_t = tanh(h_t W_hyᵀ + b_hy): dW_hy += dG_yᵀ · H_hidden (the saved hidden activations)
     if (g.dW_hy)

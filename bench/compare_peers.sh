@@ -4,6 +4,8 @@
 #   train  LSTM H in {128, 512} x B in {32, 64};  GRU H512 B64;  RNN H512 B64
 #   infer  LSTM H512 B64
 #   gen    LSTM H512, batch 1 (µs per sampled token)
+#   layers LSTM H in {128, 512} B64: recur's recurrent stack alone against oneDNN's training case
+#          (which times the layers alone), for a like-for-like ratio
 # each at every thread count in THREADS. For one configuration and thread count the engines run
 # back to back (recur, oneDNN, PyTorch), so slow phases of a shared machine hit all of them.
 # oneDNN runs only the LSTM train/infer cases, and only the recurrent layers (bench/peers/dnnl_lstm.cpp).
@@ -143,6 +145,7 @@ configs=(
   "train gru 512 64" "train rnn 512 64"
   "infer lstm 512 64"
   "gen lstm 512 1"
+  "layers lstm 128 64" "layers lstm 512 64"
 )
 for cfg in "${configs[@]}"; do
   read -r mode model hidden batch <<<"$cfg"
@@ -158,9 +161,12 @@ for cfg in "${configs[@]}"; do
         "${recur_opts[@]}" --json
     fi
     if [[ $model == lstm && $mode != gen ]]; then
+      dnnl_mode=$mode
+      [[ $mode == layers ]] && dnnl_mode=train # oneDNN's training case is the layers alone
       run onednn "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" \
-        "$DNNL" "$mode" 100 "$batch" "$hidden" 2 "$REPS" "$MIN_TIME" --json
+        "$DNNL" "$dnnl_mode" 100 "$batch" "$hidden" 2 "$REPS" "$MIN_TIME" --json
     fi
+    [[ $mode == layers ]] && continue # PyTorch runs whole models only
     wait_policy=()
     ((t > 1)) && wait_policy=(OMP_WAIT_POLICY=PASSIVE)
     run pytorch "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \

@@ -4,6 +4,8 @@
 //   train  forward + cross-entropy + backward + clip-norm 5 + Adam, state carried      tokens/s
 //   infer  forward of a T × B chunk without gradients, state carried                   tokens/s
 //   gen    batch 1: embedding, one step, decoder, sampling                            µs/token
+//   layers the recurrent stack alone, forward (training) + backward from a given dy: what the
+//          oneDNN peer times (no embedding, decoder, loss or optimizer)                tokens/s
 // Each configuration runs in a child process (fork), so its peak memory is its own and OpenMP
 // starts fresh with its thread count; the parent computes nothing. After a warm-up, ≥ --reps
 // repetitions of ≥ --min-time seconds each; reported: median [min–max] tokens/s, GEMM GFLOP/s
@@ -156,6 +158,21 @@ json run_config(const BenchOptions& o) {
       adam->step();
       carry = layers::values_of(out.state);
     });
+  } else if (c.mode == "layers") {
+    Tensor<float> x = Tensor<float>::uninitialized(Shape{T, B, c.hidden});
+    Tensor<float> dy = Tensor<float>::uninitialized(Shape{T, B, c.hidden});
+    for (index_t i = 0; i < x.numel(); ++i) {
+      x[i] = rng.uniform(-1.0f, 1.0f);
+      dy[i] = rng.uniform(-1.0f, 1.0f);
+    }
+    rates = measure(o.reps, o.min_time, double(T * B), [&] {
+      model.params().zero_grad();
+      ag::Tape<float> tape;
+      const ag::Var<float> input = tape.variable(x);
+      const layers::RnnResult<float> r = model.rnn().forward(input, {}, {}, true, &rng);
+      // loss = Σ y ⊙ dy: backward starts from dy, as oneDNN's backward takes diff_dst
+      tape.backward(ag::sum(ag::mul(r.output, tape.constant(dy))));
+    });
   } else if (c.mode == "infer") {
     const std::vector<std::int32_t> inputs = random_tokens(T * B, rng);
     layers::RnnStateValues<float> carry;
@@ -176,23 +193,23 @@ json run_config(const BenchOptions& o) {
     });
   }
   const Stats s = stats_of(rates);
-  const double gflops = s.median * forward_flops_per_token(c) * (c.mode == "train" ? 3.0 : 1.0) / 1e9;
-  json j{
-      {"engine", "recur"},
-      {"mode", c.mode},
-      {"model", c.model},
-      {"hidden", c.hidden},
-      {"batch", B},
-      {"threads", c.threads},
-      {"tokens_per_s", s.median},
-      {"tokens_per_s_min", s.min},
-      {"tokens_per_s_max", s.max},
-      {"gflops", gflops},
-      {"peak_fraction", gflops / peak},
-      {"sgemm_peak_gflops", peak},
-      {"us_per_token", c.mode == "gen" ? json(1e6 / s.median) : json(nullptr)},
-      {"activation_bytes_per_token", c.mode == "train" ? json(activation_bytes_per_token(c)) : json(nullptr)},
-      {"reps", o.reps}};
+  const bool trains = c.mode == "train" || c.mode == "layers";
+  const double gflops = s.median * forward_flops_per_token(c) * (trains ? 3.0 : 1.0) / 1e9;
+  json j{{"engine", "recur"},
+         {"mode", c.mode},
+         {"model", c.model},
+         {"hidden", c.hidden},
+         {"batch", B},
+         {"threads", c.threads},
+         {"tokens_per_s", s.median},
+         {"tokens_per_s_min", s.min},
+         {"tokens_per_s_max", s.max},
+         {"gflops", gflops},
+         {"peak_fraction", gflops / peak},
+         {"sgemm_peak_gflops", peak},
+         {"us_per_token", c.mode == "gen" ? json(1e6 / s.median) : json(nullptr)},
+         {"activation_bytes_per_token", trains ? json(activation_bytes_per_token(c)) : json(nullptr)},
+         {"reps", o.reps}};
   return j;
 }
 
@@ -272,8 +289,8 @@ void print_row(const json& j) {
 
 void run_bench(BenchOptions o) {
   for (const std::string& m : {o.config.mode})
-    RECUR_CHECK(m == "train" || m == "infer" || m == "gen",
-                fmt::format("--mode must be train, infer or gen, got {}", m));
+    RECUR_CHECK(m == "train" || m == "infer" || m == "gen" || m == "layers",
+                fmt::format("--mode must be train, infer, gen or layers, got {}", m));
   nn::parse_cell_kind(o.config.model);  // validates
   const std::vector<BenchConfig> configs =
       o.suite ? suite(o.suite_threads) : std::vector<BenchConfig>{o.config};
@@ -296,7 +313,10 @@ void add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   BenchOptions& o = *options;
   CLI::App* cmd = app.add_subcommand("bench", "end-to-end speed of the char LM: train, infer, gen");
-  cmd->add_option("--mode", o.config.mode, "train, infer or gen (batch-1 generation)")->capture_default_str();
+  cmd->add_option(
+         "--mode", o.config.mode,
+         "train, infer, gen (batch-1 generation) or layers (the recurrent stack alone, forward + backward)")
+      ->capture_default_str();
   cmd->add_option("--model", o.config.model, "rnn_tanh, rnn_relu, lstm, gru, gru_reset_before or jordan")
       ->capture_default_str();
   cmd->add_option("--hidden", o.config.hidden, "hidden size (= embedding size)")

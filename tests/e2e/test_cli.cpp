@@ -237,7 +237,7 @@ TEST_F(Cli, EveryCommandTakesThreads) {
 
 // recur bench: one JSON object per configuration with the keys the peer comparison reads.
 TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
-  for (const char* mode : {"train", "infer", "gen"}) {
+  for (const char* mode : {"train", "infer", "gen", "layers"}) {
     const Result r = run(
         std::string("bench --mode ") + mode +
         " --model gru --hidden 16 --batch 3 --seq-length 5 --reps 2 --min-time 0.02 --sgemm-size 64 --json");
@@ -253,7 +253,8 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
     EXPECT_LE(j.at("tokens_per_s_min").get<double>(), j.at("tokens_per_s").get<double>());
     EXPECT_GE(j.at("tokens_per_s_max").get<double>(), j.at("tokens_per_s").get<double>());
     // GFLOP/s follow from tokens/s: forward 2·G·H·(I+H) per token and layer (G = 3), training 3×.
-    const double forward = 2.0 * 3 * 16 * 32 * 2, factor = std::string(mode) == "train" ? 3.0 : 1.0;
+    const bool trains = std::string(mode) == "train" || std::string(mode) == "layers";
+    const double forward = 2.0 * 3 * 16 * 32 * 2, factor = trains ? 3.0 : 1.0;
     EXPECT_NEAR(j.at("gflops").get<double>(), j.at("tokens_per_s").get<double>() * forward * factor / 1e9,
                 1e-9);
     if (std::string(mode) == "gen") {
@@ -262,7 +263,7 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
   }
   const Result bad = run("bench --mode fly");
   EXPECT_NE(bad.exit_code, 0);
-  EXPECT_NE(bad.err.find("--mode must be train, infer or gen"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--mode must be train, infer, gen or layers"), std::string::npos) << bad.err;
 }
 
 TEST_F(Cli, HelpListsFlagsWithDefaults) {

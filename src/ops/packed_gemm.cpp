@@ -205,10 +205,14 @@ void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T
     run(0, M, 0, panels);
     return;
   }
-  // Threads take whole panels (each streams its share of W), or, when there are too few panels to
-  // share, whole row blocks. Either way every element is computed by one thread, in the same order.
+  // Work units are (panel, row chunk) pairs, panel-major, dealt out to threads in equal contiguous
+  // ranges: with r row chunks per panel a thread streams about 1/threads of W, and panels that do
+  // not divide evenly among the threads are shared by rows instead of leaving a thread idle. Every
+  // element is still computed by one thread, in the same order.
   const index_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  const bool split_panels = panels >= 2 * threads || panels >= row_blocks;
+  const index_t chunks = panels % threads == 0 ? 1 : std::min<index_t>(threads, row_blocks);
+  const index_t units = panels * chunks;
+  const auto chunk_start = [&](index_t c) { return std::min(M, row_blocks * c / chunks * kRowBlock); };
 #pragma omp parallel num_threads(threads)
   {
 #ifdef _OPENMP
@@ -216,11 +220,18 @@ void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T
 #else
     const int t = 0, nt = 1;
 #endif
-    if (split_panels) {
-      run(0, M, panels * t / nt, panels * (t + 1) / nt);
-    } else {
-      run(std::min(M, row_blocks * t / nt * kRowBlock), std::min(M, row_blocks * (t + 1) / nt * kRowBlock), 0,
-          panels);
+    const index_t u_end = units * (t + 1) / nt;
+    for (index_t u = units * t / nt; u < u_end;) {
+      const index_t p = u / chunks, c = u % chunks;
+      // Whole panels at once when this thread owns all their chunks.
+      if (c == 0 && u + chunks <= u_end) {
+        const index_t whole = (u_end - u) / chunks;
+        run(0, M, p, p + whole);
+        u += whole * chunks;
+      } else {
+        run(chunk_start(c), chunk_start(c + 1), p, p + 1);
+        ++u;
+      }
     }
   }
 }

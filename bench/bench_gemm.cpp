@@ -104,6 +104,31 @@ void BackwardShapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"M", "N", "K", "threads"});
 }
 
+// One core reading a buffer of the given bytes again and again (sum into 128 lanes): the rate at
+// which batch-1 generation can stream weights from where they live (L2, or L3 beyond 2 MiB).
+// Counter "GBps" = bytes read per second.
+void BM_StreamRead(benchmark::State& state) {
+  const index_t n = state.range(0) / index_t(sizeof(float));
+  const std::vector<float> data = random_vector(n, 3);
+  constexpr int kLanes = 128;  // 8 independent 512-bit add chains
+  for (auto _ : state) {
+    float lanes[kLanes] = {};
+    for (index_t i = 0; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) lanes[j] += data[static_cast<size_t>(i + j)];
+    benchmark::DoNotOptimize(lanes);
+  }
+  state.counters["GBps"] =
+      benchmark::Counter(double(n) * sizeof(float) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+// 1 MiB (L2), one H512 LSTM matrix (4 MiB), and what a 2×512 LSTM step reads per generated token
+// with the embedding rows precomputed: W_hh_l0, W_ih_l1, W_hh_l1 and the decoder (12.7 MB).
+BENCHMARK(BM_StreamRead)
+    ->Name("stream_read_1thread")
+    ->Arg(1 << 20)
+    ->Arg(4 << 20)
+    ->Arg(12716032)
+    ->UseRealTime();
+
 BENCHMARK(BM_LinearGemm<true>)->Name("gemm_seam")->Apply(RnnShapes)->UseRealTime();
 BENCHMARK(BM_PackedGemm)->Name("gemm_packed")->Apply(RnnShapes)->UseRealTime();
 BENCHMARK(BM_BackwardStepGemm<false>)->Name("gemm_seam_backward_step")->Apply(BackwardShapes)->UseRealTime();

@@ -183,7 +183,7 @@ json run_config(const BenchOptions& o) {
       carry = layers::values_of(out.state);
     });
   } else {
-    layers::RnnStream<float> stream = model.make_stream(1);
+    models::CharLmStream<float> stream = model.make_stream(1);
     Tensor<float> logits(Shape{1, kVocab});
     std::int32_t token = 0;
     const models::SamplingOptions sampling;

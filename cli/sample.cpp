@@ -29,7 +29,7 @@ void run_sample(const SampleOptions& o) {
   const models::CharLm<float>& model = *loaded.model;
   const data::CharVocab& vocab = loaded.vocab;
   Rng rng(o.seed);
-  layers::RnnStream<float> stream = model.make_stream(1);
+  models::CharLmStream<float> stream = model.make_stream(1);
   Tensor<float> logits(Shape{1, vocab.size()});
 
   std::vector<std::int32_t> prime =

@@ -143,7 +143,7 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
     // Inference: the decoder is a packed product, as in step(), whose rows have the same bits
     // whatever the number of rows: a sampler reproduces a whole-sequence evaluation bit for bit.
     Tensor<T> logits = Tensor<T>::uninitialized(Shape{T_ * B, config_.vocab_size});
-    decode(h.value().data(), T_ * B, logits.data());
+    decode(h.value().data(), T_ * B, pack_decoder(), logits.data());
     out.logits = tape.constant(std::move(logits));
   }
   out.state = std::move(r.final_state);
@@ -151,38 +151,36 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
 }
 
 template <class T>
-void CharLm<T>::step(layers::RnnStream<T>& stream, const std::vector<std::int32_t>& ids,
-                     Tensor<T>& logits) const {
-  const index_t B = stream.batch(), E = config_.embedding_size, V = config_.vocab_size;
+void CharLm<T>::step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const {
+  const index_t B = stream.rnn.batch(), V = config_.vocab_size;
   RECUR_CHECK(static_cast<index_t>(ids.size()) == B,
               fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
   RECUR_CHECK(logits.shape() == Shape({B, V}),
               fmt::format("char LM step: logits must be ({}, {}), got {}", B, V, logits.shape().str()));
-  const Tensor<T>* h = nullptr;
-  if (stream.has_input_rows()) {
-    h = &stream.step_rows(ids);
-  } else {
-    Tensor<T> x = Tensor<T>::uninitialized(Shape{B, E});
-    ops::embedding_forward(params_.value(embedding_).data(), ids.data(), x.data(), B, V, E);
-    h = &stream.step(x);
-  }
-  decode(h->data(), B, logits.data());
+  RECUR_CHECK(stream.decoder && stream.rnn.has_input_rows(),
+              "char LM step: the stream is not from make_stream");
+  const Tensor<T>& h = stream.rnn.step_rows(ids);
+  decode(h.data(), B, *stream.decoder, logits.data());
 }
 
-// logits (N, V) = h (N, H) · W_decᵀ + b_dec, against the decoder packed for this call (V × H is
-// small next to the recurrent weights: 133 KB for the default char LM).
 template <class T>
-void CharLm<T>::decode(const T* h, index_t N, T* logits) const {
+PackedMatrix<T> CharLm<T>::pack_decoder() const {
+  const index_t H = config_.rnn_size;
+  return PackedMatrix<T>(Trans::kYes, H, config_.vocab_size, params_.value(decoder_weight_).data(), H);
+}
+
+template <class T>
+void CharLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, T* logits) const {
   const index_t H = config_.rnn_size, V = config_.vocab_size;
-  const PackedMatrix<T> W(Trans::kYes, H, V, params_.value(decoder_weight_).data(), H);
   gemm_packed(N, h, H, W, T(0), logits, V);
   ops::add_bias_forward(logits, params_.value(decoder_bias_).data(), logits, N, V);
 }
 
 template <class T>
-layers::RnnStream<T> CharLm<T>::make_stream(index_t batch) const {
-  layers::RnnStream<T> stream(rnn_, batch);
-  stream.set_input_rows(params_.value(embedding_));
+CharLmStream<T> CharLm<T>::make_stream(index_t batch) const {
+  CharLmStream<T> stream{layers::RnnStream<T>(rnn_, batch),
+                         std::make_shared<const PackedMatrix<T>>(pack_decoder())};
+  stream.rnn.set_input_rows(params_.value(embedding_));
   return stream;
 }
 

@@ -217,7 +217,7 @@ void check_step_against_forward(CellKind cell, bool tied, index_t B, bool exact_
   const Tensor<float> expected = whole.logits.value();
   ASSERT_EQ(expected.shape(), Shape({T * B, 7}));
 
-  layers::RnnStream<float> stream = model.make_stream(B);
+  models::CharLmStream<float> stream = model.make_stream(B);
   Tensor<float> logits(Shape{B, 7});
   for (index_t t = 0; t < T; ++t) {
     const std::vector<std::int32_t> step_ids(ids.begin() + t * B, ids.begin() + (t + 1) * B);
@@ -229,10 +229,10 @@ void check_step_against_forward(CellKind cell, bool tied, index_t B, bool exact_
     }
   }
   for (int l = 0; l < 2; ++l) {
-    EXPECT_TRUE(bit_identical(stream.h(l), whole.state.h[static_cast<size_t>(l)].value()))
+    EXPECT_TRUE(bit_identical(stream.rnn.h(l), whole.state.h[static_cast<size_t>(l)].value()))
         << "h, layer " << l;
     if (nn::has_cell_state(cell)) {
-      EXPECT_TRUE(bit_identical(stream.c(l), whole.state.c[static_cast<size_t>(l)].value()))
+      EXPECT_TRUE(bit_identical(stream.rnn.c(l), whole.state.c[static_cast<size_t>(l)].value()))
           << "c, layer " << l;
     }
   }
@@ -254,7 +254,7 @@ TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
   CharLm<float> model(small_config(CellKind::kLstm, false));
   Rng rng(1);
   model.init(rng);
-  layers::RnnStream<float> stream = model.make_stream(2);
+  models::CharLmStream<float> stream = model.make_stream(2);
   Tensor<float> logits(Shape{2, 7});
   EXPECT_TRUE(
       throws_error_with([&] { model.step(stream, {1}, logits); }, {"char LM step: 1 ids for 2 streams"}));

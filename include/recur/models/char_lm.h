@@ -10,12 +10,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "recur/layers/rnn.h"
 #include "recur/layers/rnn_stream.h"
+#include "recur/ops/packed_gemm.h"
 
 namespace recur::models {
 
@@ -36,6 +38,14 @@ struct CharLmConfig {
   void validate(std::string_view source) const;
 };
 
+// CharLm's generation state (make_stream). Copies share the packed weights and copy the state,
+// so a beam keeps one per hypothesis.
+template <class T>
+struct CharLmStream {
+  layers::RnnStream<T> rnn;
+  std::shared_ptr<const PackedMatrix<T>> decoder;  // (H, V) = W_decᵀ, packed
+};
+
 template <class T>
 class CharLm {
  public:
@@ -52,12 +62,14 @@ class CharLm {
   Output forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs, index_t steps, index_t batch,
                  const layers::RnnState<T>& initial, bool training, Rng* rng) const;
 
-  // One step of generation: feeds ids (one per stream row) and writes logits (B, V).
-  void step(layers::RnnStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
-  // A stream over this model's Rnn whose input rows are the embedding (RnnStream::set_input_rows):
-  // step() then looks up the first layer's input projection instead of multiplying by W_ih_l0.
-  // Like every stream, it computes with the weights as they are now (RnnStream::repack).
-  layers::RnnStream<T> make_stream(index_t batch) const;
+  // One step of generation: feeds ids (one per stream row) and writes logits (B, V), the same
+  // bits as forward() under NoGrad on the same ids.
+  void step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
+  // A generation state: the Rnn's stream with the embedding as its input rows
+  // (RnnStream::set_input_rows: step() looks up the first layer's input projection instead of
+  // multiplying by W_ih_l0) and the decoder packed once. It computes with the weights as they are
+  // now: make a new one after changing them.
+  CharLmStream<T> make_stream(index_t batch) const;
 
   const CharLmConfig& config() const { return config_; }
   nn::ParameterTable<T>& params() { return params_; }
@@ -74,7 +86,9 @@ class CharLm {
   layers::Rnn<T> rnn_;
   int decoder_weight_ = -1, decoder_bias_ = -1;
 
-  void decode(const T* h, index_t N, T* logits) const;  // inference decoder: (N, H) → logits (N, V)
+  // Inference decoder: logits (N, V) = h (N, H) · W_decᵀ + b_dec against the packed W_decᵀ.
+  void decode(const T* h, index_t N, const PackedMatrix<T>& W, T* logits) const;
+  PackedMatrix<T> pack_decoder() const;
 };
 
 extern template class CharLm<float>;

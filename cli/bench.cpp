@@ -30,6 +30,7 @@
 #include "recur/models/sampling.h"
 #include "recur/nn/scan.h"
 #include "recur/ops/gemm.h"
+#include "recur/ops/packed_gemm.h"
 #include "recur/threads.h"
 #include "recur/train/optimizer.h"
 
@@ -209,7 +210,8 @@ json run_config(const BenchOptions& o) {
          {"sgemm_peak_gflops", peak},
          {"us_per_token", c.mode == "gen" ? json(1e6 / s.median) : json(nullptr)},
          {"activation_bytes_per_token", trains ? json(activation_bytes_per_token(c)) : json(nullptr)},
-         {"reps", o.reps}};
+         {"reps", o.reps},
+         {"packed_kernel", packed_gemm_isa()}};
   return j;
 }
 

@@ -143,7 +143,7 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
     // Inference: the decoder is a packed product, as in step(), whose rows have the same bits
     // whatever the number of rows: a sampler reproduces a whole-sequence evaluation bit for bit.
     Tensor<T> logits = Tensor<T>::uninitialized(Shape{T_ * B, config_.vocab_size});
-    decode(h.value().data(), T_ * B, pack_decoder(), logits.data());
+    decode(h.value().data(), T_ * B, pack_decoder(), params_.value(decoder_bias_).data(), logits.data());
     out.logits = tape.constant(std::move(logits));
   }
   out.state = std::move(r.final_state);
@@ -157,10 +157,10 @@ void CharLm<T>::step(CharLmStream<T>& stream, const std::vector<std::int32_t>& i
               fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
   RECUR_CHECK(logits.shape() == Shape({B, V}),
               fmt::format("char LM step: logits must be ({}, {}), got {}", B, V, logits.shape().str()));
-  RECUR_CHECK(stream.decoder && stream.rnn.has_input_rows(),
-              "char LM step: the stream is not from make_stream");
+  RECUR_CHECK(stream.model == this && stream.decoder && stream.rnn.input_rows() == V,
+              "char LM step: the stream was not made by this model's make_stream");
   const Tensor<T>& h = stream.rnn.step_rows(ids);
-  decode(h.data(), B, *stream.decoder, logits.data());
+  decode(h.data(), B, stream.decoder->weight, stream.decoder->bias.data(), logits.data());
 }
 
 template <class T>
@@ -170,18 +170,19 @@ PackedMatrix<T> CharLm<T>::pack_decoder() const {
 }
 
 template <class T>
-void CharLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, T* logits) const {
+void CharLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, const T* bias, T* logits) const {
   const index_t H = config_.rnn_size, V = config_.vocab_size;
   gemm_packed(N, h, H, W, T(0), logits, V);
-  ops::add_bias_forward(logits, params_.value(decoder_bias_).data(), logits, N, V);
+  ops::add_bias_forward(logits, bias, logits, N, V);
 }
 
 template <class T>
 CharLmStream<T> CharLm<T>::make_stream(index_t batch) const {
-  CharLmStream<T> stream{layers::RnnStream<T>(rnn_, batch),
-                         std::make_shared<const PackedMatrix<T>>(pack_decoder())};
-  stream.rnn.set_input_rows(params_.value(embedding_));
-  return stream;
+  const Tensor<T> bias = params_.value(decoder_bias_);
+  auto decoder = std::make_shared<typename CharLmStream<T>::Decoder>();
+  decoder->weight = pack_decoder();
+  decoder->bias.assign(bias.data(), bias.data() + bias.numel());
+  return {layers::RnnStream<T>(rnn_, batch, params_.value(embedding_)), std::move(decoder), this};
 }
 
 template class CharLm<float>;

@@ -113,7 +113,7 @@ void project_inputs(index_t M, index_t I, index_t GH, const T* x, const T* W_ih,
 }
 
 // Rows of inference's input-projection buffer: whole steps, about this many rows per block.
-constexpr index_t kInferenceProjectionRows = 4096;
+constexpr index_t kInferenceProjectionRows = 1024;
 
 template <class T>
 void copy_or_zero(const T* src, T* dst, index_t n) {

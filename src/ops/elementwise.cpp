@@ -59,13 +59,14 @@ void add_bias_backward(const T* dy, T* dx, T* dbias, index_t N, index_t C) {
   // Over all N rows, in double, rows in order; threads take column ranges, so the sums have the
   // same bits for any thread count.
   const index_t min_columns = std::max<index_t>(16, kMinElementsPerThread / std::max<index_t>(N, 1));
+  std::vector<double> sums(static_cast<size_t>(C), 0.0);  // allocated outside the parallel region
+  double* column_sums = sums.data();
   parallel_for(C, min_columns, [=](index_t c0, index_t c1) {
-    std::vector<double> column_sums(static_cast<size_t>(c1 - c0), 0.0);
     for (index_t r = 0; r < N; ++r) {
-      const T* row = dy + r * C + c0;
-      for (index_t c = 0; c < c1 - c0; ++c) column_sums[static_cast<size_t>(c)] += row[c];
+      const T* row = dy + r * C;
+      for (index_t c = c0; c < c1; ++c) column_sums[c] += row[c];
     }
-    for (index_t c = c0; c < c1; ++c) dbias[c] += static_cast<T>(column_sums[static_cast<size_t>(c - c0)]);
+    for (index_t c = c0; c < c1; ++c) dbias[c] += static_cast<T>(column_sums[c]);
   });
 }
 

@@ -243,8 +243,8 @@ TEST(CharLm, StepMatchesForwardBitForBit) {
     for (bool tied : {false, true}) check_step_against_forward(cell, tied, 3, true);
 }
 
-// Batch 1 too: forward() under NoGrad runs the decoder on B rows per step, like step(), so the
-// B = 1 products take the same (GEMV) route in both.
+// Batch 1 too: forward() under NoGrad and step() both run packed products, whose rows have the
+// same bits whatever the number of rows.
 TEST(CharLm, StepMatchesForwardBitForBitAtBatch1) {
   for (CellKind cell : {CellKind::kLstm, CellKind::kGru, CellKind::kRnnTanh})
     for (bool tied : {false, true}) check_step_against_forward(cell, tied, 1, true);
@@ -270,6 +270,38 @@ TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
         model.forward(tape, {1, 2, 3}, 2, 2, {}, false, nullptr);
       },
       {"char LM: 3 input ids for a (2, 2) batch"}));
+  // A stream belongs to the model that made it, even when the shapes agree.
+  CharLm<float> twin(small_config(CellKind::kLstm, false));
+  twin.init(rng);
+  EXPECT_TRUE(throws_error_with(
+      [&] {
+        twin.step(stream, {1, 2}, logits);
+      },
+      {"not made by this model's make_stream"}));
+}
+
+// A stream is a snapshot: changing the parameters afterwards (all of them, biases included) does
+// not change what it computes; a new stream sees the new parameters.
+TEST(CharLm, StreamComputesWithTheParametersItWasMadeWith) {
+  CharLm<float> model(small_config(CellKind::kLstm, false));
+  Rng rng(3);
+  model.init(rng);
+  const std::vector<std::vector<std::int32_t>> ids = {{1, 4}, {6, 0}, {2, 2}};
+  const auto run = [&](models::CharLmStream<float> stream) {
+    std::vector<float> out;
+    Tensor<float> logits(Shape{2, 7});
+    for (const auto& step_ids : ids) {
+      model.step(stream, step_ids, logits);
+      out.insert(out.end(), logits.data(), logits.data() + logits.numel());
+    }
+    return out;
+  };
+  models::CharLmStream<float> before = model.make_stream(2);
+  const std::vector<float> expected = run(before);
+  Tensor<float> flat = model.params().flat_values();
+  for (index_t i = 0; i < flat.numel(); ++i) flat[i] += 0.25f;  // every weight and bias
+  EXPECT_EQ(run(before), expected) << "an old stream saw the changed parameters";
+  EXPECT_NE(run(model.make_stream(2)), expected) << "a new stream did not see them";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,10 +30,13 @@ using ::recur::testing::eps_of;
 using ::recur::testing::ThreadCountGuard;
 using ::recur::testing::throws_error_with;
 
-// A panel is three SIMD vectors of the library's target: 64 bytes with AVX-512, else 32.
+// A panel is three SIMD vectors of the kernel chosen for this CPU: 64 bytes (AVX-512), 32 (AVX2)
+// or 16 (generic).
 TEST(PackedMatrix, PanelIsThreeVectors) {
   const index_t float_bytes = PackedMatrix<float>::panel_width() * index_t(sizeof(float));
-  EXPECT_TRUE(float_bytes == 3 * 64 || float_bytes == 3 * 32) << float_bytes;
+  EXPECT_TRUE(float_bytes == 3 * 64 || float_bytes == 3 * 32 || float_bytes == 3 * 16) << float_bytes;
+  const std::string isa = packed_gemm_isa();
+  EXPECT_EQ(float_bytes, isa == "avx512" ? 3 * 64 : isa == "avx2" ? 3 * 32 : 3 * 16) << isa;
   EXPECT_EQ(PackedMatrix<double>::panel_width() * index_t(sizeof(double)), float_bytes);
 }
 
@@ -225,9 +228,9 @@ TYPED_TEST(PackedGemmTest, WideProductSplitOverThreadsMatchesReference) {
 
 // The header's promise, checked exactly: element (i, j) is acc = fma(a[i][k], op(W)[k][j], acc) for
 // k = 0 … K−1 in order, from acc = +0, then acc + beta·c (or acc when beta = 0). Unlike the tolerance
-// checks above this catches a reordered or split accumulation. The kernel relies on the compiler fusing
-// its multiply-adds (g++'s default -ffp-contract=fast); without hardware FMA they stay unfused, and the
-// oracle follows.
+// checks above this catches a reordered or split accumulation. The kernel's multiply-adds are fused
+// where its instruction set has FMA (g++'s default -ffp-contract=fast); packed_gemm_fused() says which,
+// and the oracle follows.
 TYPED_TEST(PackedGemmTest, EachElementIsOneFmaChainInOrder) {
   using T = TypeParam;
   const index_t P = TestFixture::kP;
@@ -254,11 +257,7 @@ TYPED_TEST(PackedGemmTest, EachElementIsOneFmaChainInOrder) {
               for (index_t k = 0; k < K; ++k) {
                 const T a = o.A[static_cast<size_t>(i * o.lda + k)];
                 const T w = o.W[static_cast<size_t>(trans_w == Trans::kYes ? j * o.ldw + k : k * o.ldw + j)];
-#ifdef __FMA__
-                acc = std::fma(a, w, acc);
-#else
-                acc = acc + a * w;
-#endif
+                acc = packed_gemm_fused() ? std::fma(a, w, acc) : acc + a * w;
               }
               T& c = expected[static_cast<size_t>(i * o.ldc + j)];
               c = beta == T(0) ? acc : acc + beta * c;

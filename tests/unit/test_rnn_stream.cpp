@@ -305,6 +305,35 @@ TEST_P(RnnStreamTest, StepRowsEqualsStepOnTheRows) {
       {"(V, 3)", "got (11, 4)"}));
 }
 
+// Inference projects the inputs over blocks of about 1024 rows: with B = 300 and T = 7 the blocks
+// are 3, 3 and 1 steps, walked forward and in reverse (bidirectional, with lengths). It must agree
+// with the training-mode forward (one BLAS GEMM for all rows) to float rounding.
+TEST_P(RnnStreamTest, InferenceOverSeveralProjectionBlocksMatchesTheTrainingForward) {
+  const CellKind cell = GetParam();
+  const index_t T = 7, B = 300;
+  nn::ParameterTable<float> params;
+  RnnOptions o = Model::options(cell, 2, true);
+  o.bidirectional = true;
+  const Rnn<float> rnn(params, o);
+  params.freeze();
+  Rng rng(29);
+  rnn.init(rng);
+  Tensor<float> x(Shape{T, B, kI});
+  init::uniform(x, -1.0f, 1.0f, rng);
+  std::vector<index_t> lengths(static_cast<size_t>(B));
+  for (index_t b = 0; b < B; ++b) lengths[static_cast<size_t>(b)] = b % (T + 1);
+  ag::Tape<float> tape;
+  const RnnResult<float> trained = rnn.forward(tape.constant(x), lengths);  // grad enabled: trace path
+  ag::NoGrad<float> no_grad(tape);
+  const RnnResult<float> inferred = rnn.forward(tape.constant(x), lengths);
+  constexpr double kTol = 1e-5;  // float rounding of O(1) values through 2 layers
+  EXPECT_TRUE(testing::all_close(inferred.output.value(), trained.output.value(), kTol, 0));
+  for (size_t k = 0; k < trained.final_state.h.size(); ++k)
+    EXPECT_TRUE(
+        testing::all_close(inferred.final_state.h[k].value(), trained.final_state.h[k].value(), kTol, 0))
+        << "h_n " << k;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllCells, RnnStreamTest,
                          ::testing::Values(CellKind::kRnnTanh, CellKind::kRnnRelu, CellKind::kLstm,
                                            CellKind::kGru, CellKind::kGruResetBefore, CellKind::kJordan),

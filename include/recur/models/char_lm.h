@@ -41,9 +41,18 @@ struct CharLmConfig {
 // CharLm's generation state (make_stream). Copies share the packed weights and copy the state,
 // so a beam keeps one per hypothesis.
 template <class T>
+class CharLm;
+
+template <class T>
 struct CharLmStream {
+  // The decoder as of make_stream, shared by copies.
+  struct Decoder {
+    PackedMatrix<T> weight;  // (H, V) = W_decᵀ, packed
+    std::vector<T> bias;     // (V)
+  };
   layers::RnnStream<T> rnn;
-  std::shared_ptr<const PackedMatrix<T>> decoder;  // (H, V) = W_decᵀ, packed
+  std::shared_ptr<const Decoder> decoder;
+  const CharLm<T>* model = nullptr;  // the model that made it (step checks)
 };
 
 template <class T>
@@ -67,8 +76,8 @@ class CharLm {
   void step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
   // A generation state: the Rnn's stream with the embedding as its input rows
   // (RnnStream::set_input_rows: step() looks up the first layer's input projection instead of
-  // multiplying by W_ih_l0) and the decoder packed once. It computes with the weights as they are
-  // now: make a new one after changing them.
+  // multiplying by W_ih_l0) and the decoder packed once. Like an RnnStream it is a snapshot of the
+  // parameters as they are now: make a new one after changing them.
   CharLmStream<T> make_stream(index_t batch) const;
 
   const CharLmConfig& config() const { return config_; }
@@ -87,7 +96,7 @@ class CharLm {
   int decoder_weight_ = -1, decoder_bias_ = -1;
 
   // Inference decoder: logits (N, V) = h (N, H) · W_decᵀ + b_dec against the packed W_decᵀ.
-  void decode(const T* h, index_t N, const PackedMatrix<T>& W, T* logits) const;
+  void decode(const T* h, index_t N, const PackedMatrix<T>& W, const T* bias, T* logits) const;
   PackedMatrix<T> pack_decoder() const;
 };
 

@@ -44,9 +44,14 @@ class PackedMatrix {
 };
 
 // C (M, N) = A (M, K) · op(W) + beta · C. beta == 0 overwrites C (NaNs in C are not propagated).
-// Split over recur's threads by column panels when the product is large enough.
+// Split over recur's threads, by column panels and row chunks, when the product is large enough.
 template <class T>
 void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T beta, T* C, index_t ldc);
+
+// The kernel chosen for this CPU at first use: "avx512", "avx2" or "generic" (compiled for each,
+// whatever the build's -march), and whether its multiply-adds are fused (one rounding each).
+const char* packed_gemm_isa();
+bool packed_gemm_fused();
 
 extern template class PackedMatrix<float>;
 extern template class PackedMatrix<double>;

@@ -11,9 +11,9 @@
 // backward needs into the trace. The trace is sized once per (T, B); nothing is allocated in the
 // time loop.
 // Inference forward (no trace): the same per-step work, with the input projection against a packed
-// W_ih too, over blocks of steps (about 1024 rows each). Packed products give every element the same bits whatever the
-// number of rows, so a whole-sequence inference is bit-identical to feeding the same steps one at
-// a time (layers/rnn_stream.h), at any batch size and thread count.
+// W_ih too, over blocks of steps (about 1024 rows each). Packed products give every element the
+// same bits whatever the number of rows, so a whole-sequence inference is bit-identical to feeding
+// the same steps one at a time (layers/rnn_stream.h), at any batch size and thread count.
 // Backward: the gate gradients of every step go into one (T, B, G·H) buffer (plus one per-step
 // packed product for dh_prev); then dW_ih, dx and dW_hh are one GEMM each over all T·B rows.
 //

@@ -27,7 +27,6 @@ constexpr index_t kRowBlockBytes = index_t(512) << 10;
 // Below this many multiply-adds a product runs on one thread.
 constexpr index_t kMinParallelMacs = index_t(1) << 17;
 
-
 }  // namespace
 
 template <class T>

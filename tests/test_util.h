@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -12,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "recur/ops/gemm.h"
+#include "recur/rng.h"
 #include "recur/tensor.h"
 #include "recur/threads.h"
 
@@ -52,6 +55,20 @@ class ThreadCountGuard {
  private:
   int saved_;
 };
+
+// A row-major (rows, cols) matrix of U(-1, 1) values stored with leading dimension ld ≥ cols; the
+// padding holds `pad_value`.
+template <class T>
+std::vector<T> random_matrix(Rng& rng, index_t rows, index_t cols, index_t ld, T pad_value) {
+  std::vector<T> m(static_cast<size_t>(std::max<index_t>(rows * ld, 1)), pad_value);
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) m[static_cast<size_t>(i * ld + j)] = rng.uniform<T>(T(-1), T(1));
+  return m;
+}
+
+inline const char* trans_name(Trans t) {
+  return t == Trans::kYes ? "T" : "N";
+}
 
 // Passes iff |actual_i - expected_i| <= atol + rtol · |expected_i| for every i.
 template <class A, class E>

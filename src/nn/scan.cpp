@@ -125,34 +125,42 @@ void copy_or_zero(const T* src, T* dst, index_t n) {
 
 }  // namespace
 
+namespace {
+
+// The step matrices packed as op = Wᵀ (forward: x · Wᵀ) or op = W (backward: dG · W), for every
+// group of rows of W a step multiplies by separately.
+template <class T>
+PackedScanWeights<T> pack_steps(CellKind kind, const ScanDims& d, const ScanWeights<T>& w, Trans op) {
+  const index_t H = d.H, GH = gate_count(kind) * H;
+  // rows (rows, H) of a weight in nn.Linear layout, starting at W
+  const auto pack = [&](const T* W, index_t rows) {
+    return op == Trans::kYes ? PackedMatrix<T>(Trans::kYes, H, rows, W, H)
+                             : PackedMatrix<T>(Trans::kNo, rows, H, W, H);
+  };
+  PackedScanWeights<T> p;
+  if (kind == CellKind::kGruResetBefore) {
+    p.recurrent = pack(w.W_hh, 2 * H);            // rows [r z]
+    p.recurrent_n = pack(w.W_hh + 2 * H * H, H);  // rows n
+  } else {
+    p.recurrent = pack(w.W_hh, GH);
+  }
+  if (has_output_projection(kind)) p.output = pack(w.W_hy, H);
+  return p;
+}
+
+}  // namespace
+
 template <class T>
 PackedScanWeights<T> pack_forward(CellKind kind, const ScanDims& d, const ScanWeights<T>& w,
                                   bool with_input) {
-  const index_t H = d.H, GH = gate_count(kind) * H;
-  PackedScanWeights<T> p;
-  if (with_input) p.input = PackedMatrix<T>(Trans::kYes, d.I, GH, w.W_ih, d.I);
-  if (kind == CellKind::kGruResetBefore) {
-    p.recurrent = PackedMatrix<T>(Trans::kYes, H, 2 * H, w.W_hh, H);
-    p.recurrent_n = PackedMatrix<T>(Trans::kYes, H, H, w.W_hh + 2 * H * H, H);
-  } else {
-    p.recurrent = PackedMatrix<T>(Trans::kYes, H, GH, w.W_hh, H);
-  }
-  if (has_output_projection(kind)) p.output = PackedMatrix<T>(Trans::kYes, H, H, w.W_hy, H);
+  PackedScanWeights<T> p = pack_steps(kind, d, w, Trans::kYes);
+  if (with_input) p.input = PackedMatrix<T>(Trans::kYes, d.I, gate_count(kind) * d.H, w.W_ih, d.I);
   return p;
 }
 
 template <class T>
 PackedScanWeights<T> pack_backward(CellKind kind, const ScanDims& d, const ScanWeights<T>& w) {
-  const index_t H = d.H, GH = gate_count(kind) * H;
-  PackedScanWeights<T> p;
-  if (kind == CellKind::kGruResetBefore) {
-    p.recurrent = PackedMatrix<T>(Trans::kNo, 2 * H, H, w.W_hh, H);
-    p.recurrent_n = PackedMatrix<T>(Trans::kNo, H, H, w.W_hh + 2 * H * H, H);
-  } else {
-    p.recurrent = PackedMatrix<T>(Trans::kNo, GH, H, w.W_hh, H);
-  }
-  if (has_output_projection(kind)) p.output = PackedMatrix<T>(Trans::kNo, H, H, w.W_hy, H);
-  return p;
+  return pack_steps(kind, d, w, Trans::kNo);
 }
 
 template <class T>

@@ -20,7 +20,9 @@ namespace {
 
 using ::recur::testing::all_close;
 using ::recur::testing::eps_of;
+using ::recur::testing::random_matrix;
 using ::recur::testing::ThreadCountGuard;
+using ::recur::testing::trans_name;
 
 // Written into the padding of C (columns past N): gemm must never touch it.
 constexpr double kPadSentinel = 12345.0;
@@ -51,19 +53,6 @@ double product_atol(index_t K, double alpha, double beta, double max_a, double m
   return kGemmSlack * eps_of<T>() * (double(K) * std::abs(alpha) * max_a * max_b + std::abs(beta) * max_c);
 }
 
-const char* tname(Trans t) {
-  return t == Trans::kYes ? "T" : "N";
-}
-
-// A row-major (rows, cols) matrix stored with leading dimension cols + pad; padding holds `pad_value`.
-template <class T>
-std::vector<T> random_matrix(Rng& rng, index_t rows, index_t cols, index_t ld, T pad_value) {
-  std::vector<T> m(static_cast<size_t>(std::max<index_t>(rows * ld, 1)), pad_value);
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) m[static_cast<size_t>(i * ld + j)] = rng.uniform<T>(T(-1), T(1));
-  return m;
-}
-
 struct GemmCase {
   Trans ta, tb;
   index_t M, N, K;
@@ -72,7 +61,7 @@ struct GemmCase {
 };
 
 std::string describe(const GemmCase& c) {
-  return std::string("gemm ") + tname(c.ta) + tname(c.tb) + " M=" + std::to_string(c.M) +
+  return std::string("gemm ") + trans_name(c.ta) + trans_name(c.tb) + " M=" + std::to_string(c.M) +
          " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) + " alpha=" + std::to_string(c.alpha) +
          " beta=" + std::to_string(c.beta) + " pad=" + std::to_string(c.pad);
 }
@@ -121,7 +110,7 @@ TEST(GemmReference, HandComputed2x3Times3x2) {
   const std::vector<double> product = {58, 64, 139, 154};
   for (Trans ta : kBoth) {
     for (Trans tb : kBoth) {
-      SCOPED_TRACE(std::string(tname(ta)) + tname(tb));
+      SCOPED_TRACE(std::string(trans_name(ta)) + trans_name(tb));
       const auto& a = ta == Trans::kNo ? A : At;
       const auto& b = tb == Trans::kNo ? B : Bt;
       const index_t lda = ta == Trans::kNo ? 3 : 2, ldb = tb == Trans::kNo ? 2 : 3;
@@ -190,7 +179,7 @@ TYPED_TEST(GemmTest, BetaZeroOverwritesNaN) {
   for (const Dims d : {Dims{5, 6, 7}, Dims{1, 6, 7}, Dims{5, 1, 7}, Dims{5, 6, 0}}) {
     for (Trans ta : kBoth) {
       for (Trans tb : kBoth) {
-        SCOPED_TRACE(std::string(tname(ta)) + tname(tb) + " M=" + std::to_string(d.M) +
+        SCOPED_TRACE(std::string(trans_name(ta)) + trans_name(tb) + " M=" + std::to_string(d.M) +
                      " N=" + std::to_string(d.N) + " K=" + std::to_string(d.K));
         const std::vector<T> A(static_cast<size_t>(std::max<index_t>(d.M * d.K, 1)), T(1));
         const std::vector<T> B(static_cast<size_t>(std::max<index_t>(d.K * d.N, 1)), T(2));
@@ -271,7 +260,7 @@ TYPED_TEST(GemmTest, GemvMatchesReference) {
       for (index_t pad : {index_t(0), index_t(5)}) {
         for (const double beta : {0.0, 1.0, -0.5}) {
           const double alpha = beta == 1.0 ? 1.0 : 1.75;
-          SCOPED_TRACE(std::string("gemv ") + tname(ta) + " M=" + std::to_string(d.M) + " N=" +
+          SCOPED_TRACE(std::string("gemv ") + trans_name(ta) + " M=" + std::to_string(d.M) + " N=" +
                        std::to_string(d.N) + " pad=" + std::to_string(pad) + " beta=" + std::to_string(beta));
           Rng rng(seed++);
           const index_t rows = ta == Trans::kNo ? d.M : d.N, cols = ta == Trans::kNo ? d.N : d.M;

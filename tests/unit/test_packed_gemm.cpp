@@ -27,8 +27,10 @@ namespace {
 
 using ::recur::testing::all_close;
 using ::recur::testing::eps_of;
+using ::recur::testing::random_matrix;
 using ::recur::testing::ThreadCountGuard;
 using ::recur::testing::throws_error_with;
+using ::recur::testing::trans_name;
 
 // A panel is three SIMD vectors of the kernel chosen for this CPU: 64 bytes (AVX-512), 32 (AVX2)
 // or 16 (generic).
@@ -60,19 +62,6 @@ constexpr double kGemmResultUlps = 4.0;  // acc + beta·c is rounded once more a
 constexpr double kBetas[] = {0.0, 1.0, 0.5, -2.0};
 
 constexpr Trans kBoth[] = {Trans::kNo, Trans::kYes};
-
-const char* tname(Trans t) {
-  return t == Trans::kYes ? "T" : "N";
-}
-
-// A row-major (rows, cols) matrix stored with leading dimension ld; padding holds `pad_value`.
-template <class T>
-std::vector<T> random_matrix(Rng& rng, index_t rows, index_t cols, index_t ld, T pad_value) {
-  std::vector<T> m(static_cast<size_t>(std::max<index_t>(rows * ld, 1)), pad_value);
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) m[static_cast<size_t>(i * ld + j)] = rng.uniform<T>(T(-1), T(1));
-  return m;
-}
 
 // max |x| over the (rows, cols) block of a matrix with leading dimension ld (padding ignored).
 template <class T>
@@ -141,7 +130,7 @@ std::vector<T> run_packed(const Operands<T>& o, const PackedMatrix<T>& packed, i
 // the padding included (neither side may touch them). With beta = 0, C starts as NaN (padding aside).
 template <class T>
 void check_against_reference(const Operands<T>& o, const PackedMatrix<T>& packed, index_t M, double beta) {
-  SCOPED_TRACE(std::string("W ") + tname(o.trans_w) + " M=" + std::to_string(M) +
+  SCOPED_TRACE(std::string("W ") + trans_name(o.trans_w) + " M=" + std::to_string(M) +
                " N=" + std::to_string(o.N) + " K=" + std::to_string(o.K) + " beta=" + std::to_string(beta) +
                " lda=" + std::to_string(o.lda) + " ldw=" + std::to_string(o.ldw) +
                " ldc=" + std::to_string(o.ldc));
@@ -247,7 +236,7 @@ TYPED_TEST(PackedGemmTest, EachElementIsOneFmaChainInOrder) {
         for (index_t M : {index_t(1), index_t(3), index_t(4), index_t(5), index_t(6), index_t(7), index_t(8),
                           index_t(10), index_t(17)}) {
           const T beta = T(kBetas[(m++ + combo) % 4]);
-          SCOPED_TRACE(std::string("W ") + tname(trans_w) + " M=" + std::to_string(M) +
+          SCOPED_TRACE(std::string("W ") + trans_name(trans_w) + " M=" + std::to_string(M) +
                        " N=" + std::to_string(N) + " K=" + std::to_string(K) +
                        " beta=" + std::to_string(double(beta)));
           std::vector<T> expected = o.C0;
@@ -275,7 +264,7 @@ TYPED_TEST(PackedGemmTest, BetaZeroOverwritesNaNAndInf) {
   const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
   for (Trans trans_w : kBoth) {
     for (index_t M : {index_t(1), index_t(5), index_t(8), index_t(11)}) {
-      SCOPED_TRACE(std::string("W ") + tname(trans_w) + " M=" + std::to_string(M));
+      SCOPED_TRACE(std::string("W ") + trans_name(trans_w) + " M=" + std::to_string(M));
       const index_t N = TestFixture::kP + 3, K = 7;
       const std::vector<T> A(static_cast<size_t>(M * K), T(1)), W(static_cast<size_t>(K * N), T(2));
       const PackedMatrix<T> packed(trans_w, K, N, W.data(), trans_w == Trans::kYes ? K : N);
@@ -328,7 +317,7 @@ TYPED_TEST(PackedGemmTest, RowsDoNotDependOnMOrRowBlock) {
   std::uint64_t seed = 300;
   for (Trans trans_w : kBoth) {
     for (const double beta : {0.0, 0.5}) {
-      SCOPED_TRACE(std::string("W ") + tname(trans_w) + " beta=" + std::to_string(beta));
+      SCOPED_TRACE(std::string("W ") + trans_name(trans_w) + " beta=" + std::to_string(beta));
       Rng rng(seed++);
       const Operands<T> o = make_operands<T>(rng, trans_w, M, 2 * TestFixture::kP + 5, 513, 3, beta == 0);
       const PackedMatrix<T> packed = pack(o);
@@ -397,7 +386,7 @@ TYPED_TEST(PackedGemmTest, PanelLayoutAlignmentAndZeroPadding) {
   std::uint64_t seed = 500;
   for (Trans trans_w : kBoth) {
     for (const Dims d : {Dims{5, 1}, Dims{3, P}, Dims{7, P + 1}, Dims{4, 2 * P + 3}, Dims{1, 3 * P}}) {
-      SCOPED_TRACE(std::string("W ") + tname(trans_w) + " K=" + std::to_string(d.K) +
+      SCOPED_TRACE(std::string("W ") + trans_name(trans_w) + " K=" + std::to_string(d.K) +
                    " N=" + std::to_string(d.N));
       Rng rng(seed++);
       const Operands<T> o = make_operands<T>(rng, trans_w, 1, d.N, d.K, 2, false);

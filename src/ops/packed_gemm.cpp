@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "packed_kernel_dispatch.h"
 #include "recur/storage.h"
@@ -130,12 +132,20 @@ namespace {
 enum class Isa { kAvx512, kAvx2, kGeneric };
 
 Isa detect_isa() {
+  Isa best = Isa::kGeneric;
 #if defined(RECUR_PACKED_X86)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) best = Isa::kAvx512;
 #endif
-  return Isa::kGeneric;
+  // RECUR_PACKED_ISA caps the choice (tests run every copy this CPU can run; also for comparisons).
+  const char* cap = std::getenv("RECUR_PACKED_ISA");
+  if (cap == nullptr || *cap == 0) return best;
+  const std::string_view c(cap);
+  RECUR_CHECK(c == "avx512" || c == "avx2" || c == "generic",
+              fmt::format("RECUR_PACKED_ISA must be avx512, avx2 or generic, got '{}'", c));
+  const Isa wanted = c == "avx512" ? Isa::kAvx512 : c == "avx2" ? Isa::kAvx2 : Isa::kGeneric;
+  return static_cast<int>(wanted) > static_cast<int>(best) ? wanted : best;
 }
 
 Isa isa() {

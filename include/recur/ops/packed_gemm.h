@@ -35,7 +35,8 @@ class PackedMatrix {
   index_t n() const { return N_; }
   bool empty() const { return data_ == nullptr; }
   index_t panels() const { return (N_ + panel_width() - 1) / panel_width(); }
-  // Panel p: (K, panel_width()) row-major, columns [p·panel_width(), …) of op(W); 64-byte aligned.
+  // Panel p: (K, panel_width()) row-major, columns [p·panel_width(), …) of op(W). The first panel
+  // is 64-byte aligned, every panel to the kernel's vector size (a third of a panel row).
   const T* panel(index_t p) const { return data_.get() + p * K_ * panel_width(); }
 
  private:
@@ -49,7 +50,8 @@ template <class T>
 void gemm_packed(index_t M, const T* A, index_t lda, const PackedMatrix<T>& W, T beta, T* C, index_t ldc);
 
 // The kernel chosen for this CPU at first use: "avx512", "avx2" or "generic" (compiled for each,
-// whatever the build's -march), and whether its multiply-adds are fused (one rounding each).
+// whatever the build's -march), and whether its multiply-adds are fused (one rounding each). The
+// environment variable RECUR_PACKED_ISA (avx512, avx2 or generic) caps the choice.
 const char* packed_gemm_isa();
 bool packed_gemm_fused();
 

@@ -23,6 +23,7 @@
 #   RECUR_BUILD=0   do not (re)build recur; use the existing binary
 #   RECUR=PATH      recur binary (default ./build/cli/recur)
 #   OUT=PATH        results file (default bench/results/peers-YYYYMMDD-HHMM.jsonl)
+#   KEEP_OPENBLAS_CORETYPE=1  keep an OPENBLAS_CORETYPE set in the environment (default: unset it)
 #
 # Output: one JSON object per engine and cell in $OUT (plus one "meta" record; each record also
 # carries "busy_before", the share of the CPU other processes used in the 0.5 s before its run: on a
@@ -71,6 +72,17 @@ fi
 for tool in g++ cmake "$PY"; do
   command -v "$tool" >/dev/null || { say "$tool not found (scripts/setup_debian.sh installs the toolchain)"; exit 1; }
 done
+
+# recur and PyTorch both compute with Debian's OpenBLAS, which picks its kernels for the CPU unless
+# OPENBLAS_CORETYPE names a core. Some machines set it in the environment (seen here: Haswell on an
+# AVX-512 AMD EPYC, which halves OpenBLAS's SGEMM rate there while oneDNN keeps its AVX-512 code), so
+# it is removed for all engines; KEEP_OPENBLAS_CORETYPE=1 keeps it. The meta record says which.
+if [[ -n ${OPENBLAS_CORETYPE:-} && ${KEEP_OPENBLAS_CORETYPE:-0} != 1 ]]; then
+  say "ignoring OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE: OpenBLAS picks its own kernels (KEEP_OPENBLAS_CORETYPE=1 keeps it)"
+  unset OPENBLAS_CORETYPE
+fi
+openblas_core="$(OPENBLAS_VERBOSE=2 "$PY" -c 'import ctypes, ctypes.util; ctypes.CDLL("libopenblas.so.0")' 2>&1 |
+  sed -n 's/^Core: //p')"
 
 # ---- 2. builds --------------------------------------------------------------------------------
 mkdir -p build-peers "$(dirname "$OUT")"
@@ -123,7 +135,8 @@ $PY bench/peers/peers_jsonl.py meta "$OUT" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   "cpu=$(lscpu | sed -n 's/^Model name: *//p')" "cores=$(nproc)" "reps=$REPS" "min_time=$MIN_TIME" \
   "threads=$THREADS" "recur_commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')" \
   "packages=$(dpkg-query -W -f='${Package}=${Version} ' python3-torch libdnnl2 libopenblas0-pthread 2>/dev/null)" \
-  "loadavg_start=$load" "busy_start=$busy"
+  "loadavg_start=$load" "busy_start=$busy" \
+  "openblas_coretype=${openblas_core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
 say "results -> $OUT (stderr -> $LOG); reps $REPS x >= $MIN_TIME s; threads: $THREADS"
 awk -v b="$busy" 'BEGIN { exit !(b > 0.25) }' &&
   say "note: other processes keep $(awk -v b="$busy" 'BEGIN { printf "%d", 100 * b }')% of the CPU busy; expect noisy numbers"

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -211,7 +212,8 @@ json run_config(const BenchOptions& o) {
          {"us_per_token", c.mode == "gen" ? json(1e6 / s.median) : json(nullptr)},
          {"activation_bytes_per_token", trains ? json(activation_bytes_per_token(c)) : json(nullptr)},
          {"reps", o.reps},
-         {"packed_kernel", packed_gemm_isa()}};
+         {"packed_kernel", packed_gemm_isa()},
+         {"blas_core", blas_core()}};
   return j;
 }
 
@@ -296,6 +298,10 @@ void run_bench(BenchOptions o) {
   nn::parse_cell_kind(o.config.model);  // validates
   const std::vector<BenchConfig> configs =
       o.suite ? suite(o.suite_threads) : std::vector<BenchConfig>{o.config};
+  // A forced core can halve the rate of every product OpenBLAS computes (AVX2 kernels on an AVX-512 CPU).
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
+    fmt::print(stderr, "bench: OPENBLAS_CORETYPE={} is set: OpenBLAS runs its {} kernels, not its own choice\n",
+               forced, blas_core());
   for (const BenchConfig& c : configs) {
     BenchOptions one = o;
     one.config = c;

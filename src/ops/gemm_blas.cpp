@@ -50,6 +50,10 @@ const char* blas_backend() {
   return "openblas";
 }
 
+const char* blas_core() {
+  return openblas_get_corename();
+}
+
 namespace detail {
 
 template <class T>

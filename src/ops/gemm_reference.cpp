@@ -58,6 +58,9 @@ RECUR_INSTANTIATE_GEMM_BACKEND(double)
 const char* blas_backend() {
   return "reference";
 }
+const char* blas_core() {
+  return "reference";
+}
 #endif
 
 }  // namespace recur

@@ -35,5 +35,9 @@ void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, in
 
 // Name of the compiled backend: "openblas" or "reference".
 const char* blas_backend();
+// The kernels the backend runs: OpenBLAS's core name ("Cooperlake", "Haswell", ...), which it picks
+// for the CPU unless OPENBLAS_CORETYPE names one, or "reference". Benchmarks report it: on an
+// AVX-512 CPU, OPENBLAS_CORETYPE=Haswell halves OpenBLAS's SGEMM rate.
+const char* blas_core();
 
 }  // namespace recur

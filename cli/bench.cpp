@@ -300,7 +300,8 @@ void run_bench(BenchOptions o) {
       o.suite ? suite(o.suite_threads) : std::vector<BenchConfig>{o.config};
   // A forced core can halve the rate of every product OpenBLAS computes (AVX2 kernels on an AVX-512 CPU).
   if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
-    fmt::print(stderr, "bench: OPENBLAS_CORETYPE={} is set: OpenBLAS runs its {} kernels, not its own choice\n",
+    fmt::print(stderr,
+               "bench: OPENBLAS_CORETYPE={} is set: OpenBLAS runs its {} kernels, not its own choice\n",
                forced, blas_core());
   for (const BenchConfig& c : configs) {
     BenchOptions one = o;

@@ -3,10 +3,26 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <vector>
+
+#include "recur/threads.h"
 
 namespace recur::train {
 
 namespace {
+
+// Updates are elementwise and memory-bound (a few streams of n floats): split over recur's threads
+// when each gets at least this many parameters. Every element is computed the same way whatever
+// the split, so results do not depend on the thread count.
+constexpr index_t kMinParametersPerThread = index_t(1) << 15;
+
+// body(i) for every parameter index i in [0, n), in parallel for large n.
+template <class Body>
+void for_each_parameter(index_t n, Body&& body) {
+  parallel_for(n, kMinParametersPerThread, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) body(i);
+  });
+}
 
 // "lr = 0" style errors: the optimizer, the option and the offending value.
 void check_option(bool ok, const char* optimizer, const char* option, double value, const char* rule) {
@@ -118,14 +134,15 @@ void Sgd<T>::step() {
   T* theta = values.data();
   const T* g_raw = grads.data();
   T* buf = momentum_.data();
-  for (index_t i = 0; i < n; ++i) {
+  const bool nesterov = options_.nesterov;
+  for_each_parameter(n, [&](index_t i) {
     T g = g_raw[i] + wd * theta[i];
     if (mu != T(0)) {
       buf[i] = first ? g : mu * buf[i] + g;
-      g = options_.nesterov ? g + mu * buf[i] : buf[i];
+      g = nesterov ? g + mu * buf[i] : buf[i];
     }
     theta[i] -= lr * g;
-  }
+  });
 }
 
 template <class T>
@@ -162,11 +179,11 @@ void Adagrad<T>::step() {
   T* theta = values.data();
   const T* g_raw = grads.data();
   T* sum = sum_.data();
-  for (index_t i = 0; i < n; ++i) {
+  for_each_parameter(n, [&](index_t i) {
     const T g = g_raw[i] + wd * theta[i];
     sum[i] += g * g;
     theta[i] -= clr * (g / (std::sqrt(sum[i]) + eps));
-  }
+  });
 }
 
 template <class T>
@@ -207,7 +224,7 @@ void RmsProp<T>::step() {
   T* theta = values.data();
   const T* g_raw = grads.data();
   T *sq = square_avg_.data(), *buf = momentum_.data(), *ga = grad_avg_.data();
-  for (index_t i = 0; i < n; ++i) {
+  for_each_parameter(n, [&](index_t i) {
     const T g = g_raw[i] + wd * theta[i];
     sq[i] = alpha * sq[i] + one_minus_alpha * g * g;
     T avg;
@@ -223,7 +240,7 @@ void RmsProp<T>::step() {
     } else {
       theta[i] -= lr * (g / avg);
     }
-  }
+  });
 }
 
 template <class T>
@@ -256,13 +273,14 @@ void adam_update(T* theta, const T* g_raw, T* m, T* v, index_t n, long t, double
   const T decay = static_cast<T>(1.0 - lr * decoupled_wd);
   const T step_size = static_cast<T>(lr / (1.0 - std::pow(beta1, td)));
   const T inv_sqrt_bias2 = static_cast<T>(1.0 / std::sqrt(1.0 - std::pow(beta2, td)));
-  for (index_t i = 0; i < n; ++i) {
+  const bool decays = decoupled_wd != 0;
+  for_each_parameter(n, [&](index_t i) {
     const T g = g_raw[i] + wd * theta[i];
-    if (decoupled_wd != 0) theta[i] *= decay;
+    if (decays) theta[i] *= decay;
     m[i] = b1 * m[i] + (T(1) - b1) * g;
     v[i] = b2 * v[i] + (T(1) - b2) * g * g;
     theta[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bias2 + eps_t);
-  }
+  });
 }
 
 }  // namespace
@@ -336,15 +354,42 @@ std::unique_ptr<Optimizer<T>> make_optimizer(nn::ParameterTable<T>& params, cons
 // ---- clip_grad_norm ----------------------------------------------------------------------------
 
 template <class T>
+double grad_norm(nn::ParameterTable<T>& params) {
+  // Fixed chunks, each summed in order over 8 lanes in double, then the chunk sums in order: the
+  // same bits for any thread count.
+  constexpr index_t kChunk = index_t(1) << 14;
+  constexpr int kLanes = 8;
+  const Tensor<T> grads = params.flat_grads();
+  const T* g = grads.data();
+  const index_t n = grads.numel(), chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> chunk_sums(static_cast<std::size_t>(chunks));
+  parallel_for(chunks, 2, [&](index_t c_begin, index_t c_end) {
+    for (index_t c = c_begin; c < c_end; ++c) {
+      const index_t begin = c * kChunk, end = std::min(n, begin + kChunk);
+      double lane[kLanes] = {};
+      index_t i = begin;
+      for (; i + kLanes <= end; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lane[l] += double(g[i + l]) * double(g[i + l]);
+      for (; i < end; ++i) lane[0] += double(g[i]) * double(g[i]);
+      double s = 0;
+      for (double v : lane) s += v;
+      chunk_sums[static_cast<std::size_t>(c)] = s;
+    }
+  });
+  double sum_sq = 0;
+  for (double s : chunk_sums) sum_sq += s;
+  return std::sqrt(sum_sq);
+}
+
+template <class T>
 T clip_grad_norm(nn::ParameterTable<T>& params, T max_norm) {
   RECUR_CHECK(max_norm > T(0), "clip_grad_norm: max_norm must be positive");
-  Tensor<T> grads = params.flat_grads();
-  double sum_sq = 0;
-  for (index_t i = 0; i < grads.numel(); ++i) sum_sq += double(grads[i]) * grads[i];
-  const double norm = std::sqrt(sum_sq);
+  const double norm = grad_norm(params);
   const double factor = double(max_norm) / (norm + 1e-6);
   if (factor < 1.0) {
-    for (index_t i = 0; i < grads.numel(); ++i) grads[i] = static_cast<T>(grads[i] * factor);
+    T* g = params.flat_grads().data();
+    for_each_parameter(params.flat_grads().numel(),
+                       [&](index_t i) { g[i] = static_cast<T>(double(g[i]) * factor); });
   }
   return static_cast<T>(norm);
 }
@@ -365,6 +410,8 @@ template std::unique_ptr<Optimizer<float>> make_optimizer<float>(nn::ParameterTa
                                                                  const OptimizerOptions&);
 template std::unique_ptr<Optimizer<double>> make_optimizer<double>(nn::ParameterTable<double>&,
                                                                    const OptimizerOptions&);
+template double grad_norm<float>(nn::ParameterTable<float>&);
+template double grad_norm<double>(nn::ParameterTable<double>&);
 template float clip_grad_norm<float>(nn::ParameterTable<float>&, float);
 template double clip_grad_norm<double>(nn::ParameterTable<double>&, double);
 

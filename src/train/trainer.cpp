@@ -7,6 +7,7 @@
 #include <csignal>
 #include <limits>
 
+#include "recur/threads.h"
 #include "recur/train/loss_plot.h"
 #include "recur/train/metrics_log.h"
 
@@ -42,13 +43,12 @@ bool all_finite(const Tensor<float>& t) {
 }  // namespace
 
 float clip_grad_value(nn::ParameterTable<float>& params, float limit) {
-  Tensor<float> g = params.flat_grads();
-  double sum = 0;
-  for (index_t i = 0; i < g.numel(); ++i) {
-    sum += double(g[i]) * double(g[i]);
-    g[i] = std::clamp(g[i], -limit, limit);
-  }
-  return static_cast<float>(std::sqrt(sum));
+  const double norm = grad_norm(params);
+  float* g = params.flat_grads().data();
+  parallel_for(params.flat_grads().numel(), index_t(1) << 15, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) g[i] = std::clamp(g[i], -limit, limit);
+  });
+  return static_cast<float>(norm);
 }
 
 Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& schedule, Rng& rng,

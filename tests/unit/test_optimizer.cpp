@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "recur/nn/parameters.h"
+#include "recur/rng.h"
 #include "recur/train/optimizer.h"
 #include "test_util.h"
 
@@ -414,6 +415,47 @@ TEST(Adagrad, MatchesReference) {
              .initial_accumulator_value = 0.2,
              .eps = 1e-3}})
       check_against<train::Adagrad<double>>(o, AdagradReference{o, {}, 0}, steps);
+  }
+}
+
+// Tables large enough that the updates are split over threads (above 2 × 2^15 parameters, with a
+// ragged end): every element must still follow the reference, on 1 and on 2 threads.
+constexpr index_t kLargeTable = 70001;
+
+template <class Optimizer, class Options, class Reference>
+void check_large_table(const Options& options, Reference ref, int threads) {
+  ::recur::testing::ThreadCountGuard guard(threads);
+  ParameterTable<double> params;
+  params.add("w", Shape{kLargeTable - 1});
+  params.add("b", Shape{1});
+  params.freeze();
+  Rng rng(99);
+  double* theta = params.flat_values().data();
+  double* grad = params.flat_grads().data();
+  for (index_t i = 0; i < kLargeTable; ++i) theta[i] = rng.uniform<double>(-1, 1);
+  std::vector<double> expected(theta, theta + kLargeTable);
+  Optimizer opt(params, options);
+  for (int t = 1; t <= 3; ++t) {
+    for (index_t i = 0; i < kLargeTable; ++i) grad[i] = rng.uniform<double>(-1, 1);
+    ref.step(expected, std::vector<double>(grad, grad + kLargeTable));
+    opt.step();
+    ASSERT_TRUE(all_close(std::vector<double>(theta, theta + kLargeTable), expected, kStepTol, kStepTol))
+        << opt.describe() << " on " << threads << " thread(s), after step " << t;
+  }
+}
+
+TEST(Optimizers, LargeTablesFollowTheReferenceOnAnyThreadCount) {
+  for (int threads : {1, 2}) {
+    const train::SgdOptions sgd{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.1, .nesterov = true};
+    check_large_table<train::Sgd<double>>(sgd, SgdReference{sgd, {}, 0}, threads);
+    const train::AdagradOptions adagrad{.lr = 0.1, .lr_decay = 0.1, .weight_decay = 0.05};
+    check_large_table<train::Adagrad<double>>(adagrad, AdagradReference{adagrad, {}, 0}, threads);
+    const train::RmsPropOptions rms{.lr = 0.01, .momentum = 0.5, .centered = true};
+    check_large_table<train::RmsProp<double>>(rms, RmsPropReference{rms, {}, {}, {}}, threads);
+    const train::AdamOptions adam{.lr = 0.01, .weight_decay = 0.1};
+    check_large_table<train::Adam<double>>(adam, AdamReference{adam, {}, {}, 0}, threads);
+    const train::AdamWOptions adamw{.lr = 0.01, .weight_decay = 0.2};
+    check_large_table<train::AdamW<double>>(adamw, AdamWReference{adamw}, threads);
   }
 }
 
@@ -870,6 +912,36 @@ TEST(ClipGradNorm, ScalesOnlyAboveMaxNorm) {
     EXPECT_EQ(train::clip_grad_norm(p, 1.0), 0.0);
     EXPECT_EQ(p.grad(0).to_vector(), std::vector<double>(3, 0.0));
   }
+}
+
+TEST(ClipGradNorm, LargeTablesGiveTheSameBitsOnAnyThreadCount) {
+  // Above the chunk size (2^14) many times over, with a ragged last chunk: the norm matches a plain
+  // double sum and is bit-identical for 1 and 2 threads, and so are the clipped gradients.
+  auto clipped = [](int threads, double& norm) {
+    ::recur::testing::ThreadCountGuard guard(threads);
+    ParameterTable<float> p;
+    p.add("w", Shape{kLargeTable});
+    p.freeze();
+    Rng rng(7);
+    float* g = p.flat_grads().data();
+    double plain = 0;
+    for (index_t i = 0; i < kLargeTable; ++i) {
+      g[i] = rng.uniform<float>(-1, 1);
+      plain += double(g[i]) * double(g[i]);
+    }
+    const std::vector<float> before(g, g + kLargeTable);
+    norm = double(train::grad_norm(p));
+    EXPECT_NEAR(norm, std::sqrt(plain), 1e-12 * std::sqrt(plain));
+    train::clip_grad_norm(p, 1.0f);
+    const double factor = 1.0 / (norm + 1e-6);
+    for (index_t i = 0; i < kLargeTable; ++i)
+      EXPECT_EQ(g[i], static_cast<float>(double(before[static_cast<size_t>(i)]) * factor)) << "element " << i;
+    return std::vector<float>(g, g + kLargeTable);
+  };
+  double norm1 = 0, norm2 = 0;
+  const std::vector<float> one = clipped(1, norm1), two = clipped(2, norm2);
+  EXPECT_EQ(std::memcmp(&norm1, &norm2, sizeof(double)), 0);
+  EXPECT_EQ(one, two);
 }
 
 }  // namespace

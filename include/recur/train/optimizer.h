@@ -202,6 +202,10 @@ std::unique_ptr<Optimizer<T>> make_optimizer(nn::ParameterTable<T>& params, cons
 
 // ---- gradient clipping -------------------------------------------------------------------------
 
+// The global L2 norm of all gradients, accumulated in double; the same bits for any thread count.
+template <class T>
+double grad_norm(nn::ParameterTable<T>& params);
+
 // Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_:
 // factor max_norm / (norm + 1e-6) when that is < 1). Returns the norm before clipping.
 template <class T>

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <vector>
 
 #include "commands.h"
@@ -213,6 +214,7 @@ json run_config(const BenchOptions& o) {
          {"activation_bytes_per_token", trains ? json(activation_bytes_per_token(c)) : json(nullptr)},
          {"reps", o.reps},
          {"packed_kernel", packed_gemm_isa()},
+         {"blas_backend", blas_backend()},
          {"blas_core", blas_core()}};
   return j;
 }
@@ -299,7 +301,8 @@ void run_bench(BenchOptions o) {
   const std::vector<BenchConfig> configs =
       o.suite ? suite(o.suite_threads) : std::vector<BenchConfig>{o.config};
   // A forced core can halve the rate of every product OpenBLAS computes (AVX2 kernels on an AVX-512 CPU).
-  if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  if (forced != nullptr && std::string_view(blas_backend()) == "openblas")
     fmt::print(stderr,
                "bench: OPENBLAS_CORETYPE={} is set: OpenBLAS runs its {} kernels, not its own choice\n",
                forced, blas_core());

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "recur/common.h"
+#include "recur/ops/gemm.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling"};
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   recur::cli::add_inspect_command(app);
   recur::cli::add_bench_command(app);
   try {
+    recur::blas_backend();  // a bad RECUR_BLAS in the environment is reported here, before any work
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -6,7 +6,7 @@
 #                by clang under --no-install-recommends) and LLVM's OpenMP, for -DRECUR_FUZZ=ON
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config git libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
+packages=(build-essential cmake pkg-config git libdnnl-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libfmt-dev clang-format)
 for arg in "$@"; do
   case "$arg" in

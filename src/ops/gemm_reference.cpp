@@ -39,28 +39,4 @@ void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, in
 RECUR_INSTANTIATE_GEMM_REFERENCE(float)
 RECUR_INSTANTIATE_GEMM_REFERENCE(double)
 
-#ifndef RECUR_BLAS_OPENBLAS
-// The `reference` backend: the oracle itself.
-namespace detail {
-template <class T>
-void gemm_backend(Trans trans_a, Trans trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
-                  index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
-  gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-template <class T>
-void gemv_backend(Trans trans_a, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
-                  T* y) {
-  gemv_reference(trans_a, M, N, alpha, A, lda, x, beta, y);
-}
-RECUR_INSTANTIATE_GEMM_BACKEND(float)
-RECUR_INSTANTIATE_GEMM_BACKEND(double)
-}  // namespace detail
-const char* blas_backend() {
-  return "reference";
-}
-const char* blas_core() {
-  return "reference";
-}
-#endif
-
 }  // namespace recur

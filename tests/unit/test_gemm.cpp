@@ -1,7 +1,8 @@
 // recur::gemm / recur::gemv against the reference loops (gemm_reference / gemv_reference), which are
 // first checked against hand-computed products. Covers the GEMV routes (M = 1, N = 1), every
 // transpose combination, leading dimensions wider than the rows, beta = 0 over NaN, beta = 1,
-// alpha != 1, K = 0, argument errors, and the multi-thread split.
+// alpha != 1, K = 0, argument errors, and the multi-thread split; and every GEMM backend the build
+// has (dnnl, openblas, reference) against the same oracle, switched in-process.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -329,6 +330,57 @@ TYPED_TEST(GemmTest, LargeProductsSplitOverThreads) {
     check_gemm<T>({Trans::kNo, Trans::kNo, 1030, 1, 512, -1.0, 0.0, 0}, seed++);
   }
   EXPECT_EQ(num_threads(), before);
+}
+
+// ---- every backend of the build ---------------------------------------------------------------------
+
+// Switches the GEMM backend for one scope.
+class BackendGuard {
+ public:
+  explicit BackendGuard(const char* name) : saved_(blas_backend()) { set_blas_backend(name); }
+  ~BackendGuard() { set_blas_backend(saved_); }
+  BackendGuard(const BackendGuard&) = delete;
+  BackendGuard& operator=(const BackendGuard&) = delete;
+
+ private:
+  std::string saved_;
+};
+
+TYPED_TEST(GemmTest, EveryBuiltBackendMatchesTheReference) {
+  using T = TypeParam;
+  struct Dims {
+    index_t M, N, K;
+  };
+  // The GEMV routes, odd shapes, and shapes large enough to be split over 2 threads.
+  const Dims shapes[] = {{1, 37, 23}, {23, 1, 37}, {7, 13, 5}, {33, 17, 65}, {250, 129, 301}, {64, 300, 256}};
+  ASSERT_FALSE(blas_backends().empty());
+  EXPECT_STREQ(blas_backends().back(), "reference");
+  std::uint64_t seed = 9000;
+  for (const char* backend : blas_backends()) {
+    BackendGuard guard(backend);
+    ASSERT_STREQ(blas_backend(), backend);
+    SCOPED_TRACE(std::string("backend ") + backend + " (" + blas_core() + ")");
+    for (int threads : {1, 2}) {
+      ThreadCountGuard threads_guard(threads);
+      for (const Dims& d : shapes)
+        for (Trans ta : kBoth)
+          for (Trans tb : kBoth)
+            for (double beta : {0.0, 0.5}) check_gemm<T>({ta, tb, d.M, d.N, d.K, 1.25, beta, 2}, seed++);
+    }
+  }
+}
+
+TEST(GemmBackends, UnknownNameThrowsAndNamesTheBuiltOnes) {
+  const std::string before = blas_backend();
+  try {
+    set_blas_backend("mkl");
+    FAIL() << "set_blas_backend(\"mkl\") did not throw";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'mkl'"), std::string::npos) << what;
+    for (const char* name : blas_backends()) EXPECT_NE(what.find(name), std::string::npos) << what;
+  }
+  EXPECT_EQ(blas_backend(), before);  // unchanged
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// The only file that includes cblas.h: recur's single-threaded calls into OpenBLAS.
-// Threading is recur's (gemm_dispatch.cpp splits the product); OpenBLAS is pinned to one thread,
+// The `openblas` backend, the only file that includes cblas.h: recur's single-threaded calls into
+// OpenBLAS. Threading is recur's (gemm_dispatch.cpp splits the product); OpenBLAS is pinned to one thread,
 // so its pthread workers (started idle when the library loads) never compete with recur's OpenMP
 // threads for the cores.
 #include <cblas.h>
@@ -46,19 +46,15 @@ void cblas_gemv(CBLAS_TRANSPOSE ta, blasint rows, blasint cols, double alpha, co
 
 }  // namespace
 
-const char* blas_backend() {
-  return "openblas";
-}
+namespace detail {
 
-const char* blas_core() {
+const char* openblas_core() {
   return openblas_get_corename();
 }
 
-namespace detail {
-
 template <class T>
-void gemm_backend(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
-                  const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+void gemm_openblas(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda,
+                   const T* B, index_t ldb, T beta, T* C, index_t ldc) {
   pin_openblas_to_one_thread();
   cblas_gemm(to_blas(ta), to_blas(tb), to_blas(M), to_blas(N), to_blas(K), alpha, A, to_blas(lda), B,
              to_blas(ldb), beta, C, to_blas(ldc));
@@ -66,15 +62,19 @@ void gemm_backend(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, 
 
 // gemv's op(A) is (M, N): stored (M, N) for kNo, (N, M) for kYes; cblas wants the stored shape.
 template <class T>
-void gemv_backend(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
-                  T* y) {
+void gemv_openblas(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, const T* x, T beta,
+                   T* y) {
   pin_openblas_to_one_thread();
   const bool t = ta == Trans::kYes;
   cblas_gemv(to_blas(ta), to_blas(t ? N : M), to_blas(t ? M : N), alpha, A, to_blas(lda), x, beta, y);
 }
 
-RECUR_INSTANTIATE_GEMM_BACKEND(float)
-RECUR_INSTANTIATE_GEMM_BACKEND(double)
+#define RECUR_INSTANTIATE_GEMM_OPENBLAS(T)                                                                \
+  template void gemm_openblas<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
+                                 index_t, T, T*, index_t);                                                \
+  template void gemv_openblas<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
+RECUR_INSTANTIATE_GEMM_OPENBLAS(float)
+RECUR_INSTANTIATE_GEMM_OPENBLAS(double)
 
 }  // namespace detail
 }  // namespace recur

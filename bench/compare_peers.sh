@@ -73,8 +73,8 @@ for tool in g++ cmake "$PY"; do
   command -v "$tool" >/dev/null || { say "$tool not found (scripts/setup_debian.sh installs the toolchain)"; exit 1; }
 done
 
-# recur and PyTorch both compute with Debian's OpenBLAS, which picks its kernels for the CPU unless
-# OPENBLAS_CORETYPE names a core. Some machines set it in the environment (seen here: Haswell on an
+# PyTorch computes with Debian's OpenBLAS (recur too when its build has no oneDNN, or RECUR_BLAS=openblas
+# is set), which picks its kernels for the CPU model unless OPENBLAS_CORETYPE names a core. Some machines set it in the environment (seen here: Haswell on an
 # AVX-512 AMD EPYC, which halves OpenBLAS's SGEMM rate there while oneDNN keeps its AVX-512 code), so
 # it is removed for all engines; KEEP_OPENBLAS_CORETYPE=1 keeps it. The meta record says which.
 if [[ -n ${OPENBLAS_CORETYPE:-} && ${KEEP_OPENBLAS_CORETYPE:-0} != 1 ]]; then
@@ -136,7 +136,8 @@ $PY bench/peers/peers_jsonl.py meta "$OUT" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   "threads=$THREADS" "recur_commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')" \
   "packages=$(dpkg-query -W -f='${Package}=${Version} ' python3-torch libdnnl2 libopenblas0-pthread 2>/dev/null)" \
   "loadavg_start=$load" "busy_start=$busy" \
-  "openblas_coretype=${openblas_core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
+  "openblas_coretype=${openblas_core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}" \
+  "recur_version=$( ((have_recur)) && "$RECUR" --version 2>&1 | head -1 || echo '-')"
 say "results -> $OUT (stderr -> $LOG); reps $REPS x >= $MIN_TIME s; threads: $THREADS"
 awk -v b="$busy" 'BEGIN { exit !(b > 0.25) }' &&
   say "note: other processes keep $(awk -v b="$busy" 'BEGIN { printf "%d", 100 * b }')% of the CPU busy; expect noisy numbers"

@@ -6,11 +6,16 @@
 #include "commands.h"
 #include "recur/common.h"
 #include "recur/ops/gemm.h"
+#include "recur/ops/packed_gemm.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "recur 0.1");
+  // The version line names the kernels this machine runs, for bug reports and benchmark records.
+  app.set_version_flag("--version", [] {
+    return fmt::format("recur 0.1 (GEMM backend {} [{}], packed kernel {})", recur::blas_backend(),
+                       recur::blas_core(), recur::packed_gemm_isa());
+  });
   recur::cli::add_train_command(app);
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);

@@ -126,7 +126,8 @@ def cmd_table(path):
         print(f"Run {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('cores', '?')} cores); "
               f"reps {meta.get('reps', '?')} x >= {meta.get('min_time', '?')} s; "
               + ", ".join(versions.get(p, name) for p, name in ENGINES) + "; "
-              f"OpenBLAS kernels (recur, PyTorch): {meta.get('openblas_coretype', '?')}.")
+              f"{meta.get('recur_version', 'recur ?')}; "
+              f"OpenBLAS kernels (PyTorch): {meta.get('openblas_coretype', '?')}.")
         print()
     names = [name for _, name in ENGINES]
     head = ["config", "threads"] + [f"{n} tok/s" for n in names] + ["recur/oneDNN", "recur/PyTorch"] + \

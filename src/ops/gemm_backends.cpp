@@ -50,7 +50,11 @@ Backend find_backend(std::string_view name, const char* where) {
 Backend initial_backend() {
   const char* env = std::getenv("RECUR_BLAS");
   if (env == nullptr || *env == '\0') return kBuilt[0].id;
-  return find_backend(env, "RECUR_BLAS (environment)");
+  try {
+    return find_backend(env, "RECUR_BLAS (environment)");
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (unset RECUR_BLAS to use the best)");
+  }
 }
 
 std::atomic<Backend>& active() {

@@ -13,6 +13,7 @@
 
 #include "recur/io/safetensors.h"
 #include "recur/models/char_lm_checkpoint.h"
+#include "recur/ops/gemm.h"
 
 namespace recur {
 namespace {
@@ -47,10 +48,10 @@ class Cli : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
-  // Runs `recur <args>` in the test directory with 1 thread.
-  Result run(const std::string& args) const {
-    const std::string cmd = "cd '" + dir_.string() + "' && RECUR_NUM_THREADS=1 '" RECUR_CLI "' " + args +
-                            " > stdout.txt 2> stderr.txt";
+  // Runs `recur <args>` in the test directory with 1 thread (and `env`, e.g. "RECUR_BLAS=reference").
+  Result run(const std::string& args, const std::string& env = "") const {
+    const std::string cmd = "cd '" + dir_.string() + "' && RECUR_NUM_THREADS=1 " + env + " '" RECUR_CLI "' " +
+                            args + " > stdout.txt 2> stderr.txt";
     const int status = std::system(cmd.c_str());
     Result r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -192,6 +193,18 @@ TEST_F(Cli, ClearErrors) {
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.args << "\nstderr: " << r.err;
   }
+  // An unknown GEMM backend in the environment is refused before any work, naming the ones built.
+  const Result blas = run("train --data text.txt --max-iters 1", "RECUR_BLAS=mkl");
+  EXPECT_NE(blas.exit_code, 0);
+  EXPECT_NE(blas.err.find("RECUR_BLAS (environment): unknown GEMM backend 'mkl'; this build has"),
+            std::string::npos)
+      << blas.err;
+  EXPECT_NE(blas.err.find("reference"), std::string::npos) << blas.err;
+  // --version names the backend and its kernels.
+  const Result version = run("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find(std::string("GEMM backend ") + blas_backend()), std::string::npos)
+      << version.out;
   // A prime text with characters outside the vocabulary names them.
   ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv").exit_code, 0);
   const Result r = run("sample cv/best.safetensors --prime-text 'Zé€'");
@@ -265,7 +278,17 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
     if (std::string(mode) == "gen") {
       EXPECT_NEAR(j.at("us_per_token").get<double>(), 1e6 / j.at("tokens_per_s").get<double>(), 1e-6);
     }
+    // The record says which GEMM backend ran (the best built unless RECUR_BLAS names one, here as there).
+    EXPECT_EQ(j.at("blas_backend"), blas_backend());
+    EXPECT_FALSE(j.at("blas_core").get<std::string>().empty());
   }
+  const Result ref =
+      run("bench --mode infer --model gru --hidden 16 --batch 3 --seq-length 5 --reps 1 "
+          "--min-time 0.02 --sgemm-size 64 --json",
+          "RECUR_BLAS=reference");
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  EXPECT_EQ(nlohmann::json::parse(ref.out).at("blas_backend"), "reference");
+  EXPECT_EQ(nlohmann::json::parse(ref.out).at("blas_core"), "reference");
   const Result bad = run("bench --mode fly");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--mode must be train, infer, gen or layers"), std::string::npos) << bad.err;

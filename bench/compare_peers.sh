@@ -73,10 +73,11 @@ for tool in g++ cmake "$PY"; do
   command -v "$tool" >/dev/null || { say "$tool not found (scripts/setup_debian.sh installs the toolchain)"; exit 1; }
 done
 
-# PyTorch computes with Debian's OpenBLAS (recur too when its build has no oneDNN, or RECUR_BLAS=openblas
-# is set), which picks its kernels for the CPU model unless OPENBLAS_CORETYPE names a core. Some machines set it in the environment (seen here: Haswell on an
-# AVX-512 AMD EPYC, which halves OpenBLAS's SGEMM rate there while oneDNN keeps its AVX-512 code), so
-# it is removed for all engines; KEEP_OPENBLAS_CORETYPE=1 keeps it. The meta record says which.
+# PyTorch computes with Debian's OpenBLAS (recur too when its build has no oneDNN, or with
+# RECUR_BLAS=openblas), which picks its kernels for the CPU model unless OPENBLAS_CORETYPE names a
+# core. Some machines set it in the environment (seen here: Haswell on an AVX-512 AMD EPYC, which
+# halves OpenBLAS's SGEMM rate there while oneDNN keeps its AVX-512 code), so it is removed for all
+# engines; KEEP_OPENBLAS_CORETYPE=1 keeps it. The meta record says which.
 if [[ -n ${OPENBLAS_CORETYPE:-} && ${KEEP_OPENBLAS_CORETYPE:-0} != 1 ]]; then
   say "ignoring OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE: OpenBLAS picks its own kernels (KEEP_OPENBLAS_CORETYPE=1 keeps it)"
   unset OPENBLAS_CORETYPE

@@ -10,6 +10,13 @@
 
 #include "recur/ops/gemm.h"
 
+// Instantiates a gemm/gemv pair with the signatures of recur/ops/gemm.h for scalar T, in the
+// namespace where it is expanded: the entry points, the reference loops and each backend use it.
+#define RECUR_INSTANTIATE_GEMM_PAIR(GEMM, GEMV, T)                                                           \
+  template void GEMM<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, index_t, T, \
+                        T*, index_t);                                                                        \
+  template void GEMV<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
+
 namespace recur::detail {
 
 // The active backend, for T (a backend without T, e.g. oneDNN for double, hands it to the next one).

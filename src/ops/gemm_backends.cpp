@@ -132,14 +132,8 @@ void gemv_backend(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t l
   gemv_reference(ta, M, N, alpha, A, lda, x, beta, y);
 }
 
-template void gemm_backend<float>(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t,
-                                  const float*, index_t, float, float*, index_t);
-template void gemm_backend<double>(Trans, Trans, index_t, index_t, index_t, double, const double*, index_t,
-                                   const double*, index_t, double, double*, index_t);
-template void gemv_backend<float>(Trans, index_t, index_t, float, const float*, index_t, const float*, float,
-                                  float*);
-template void gemv_backend<double>(Trans, index_t, index_t, double, const double*, index_t, const double*,
-                                   double, double*);
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_backend, gemv_backend, float)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_backend, gemv_backend, double)
 
 }  // namespace detail
 }  // namespace recur

@@ -112,11 +112,7 @@ void gemv(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t lda, cons
   }
 }
 
-#define RECUR_INSTANTIATE_GEMM(T)                                                                            \
-  template void gemm<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, index_t, T, \
-                        T*, index_t);                                                                        \
-  template void gemv<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
-RECUR_INSTANTIATE_GEMM(float)
-RECUR_INSTANTIATE_GEMM(double)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm, gemv, float)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm, gemv, double)
 
 }  // namespace recur

@@ -69,12 +69,8 @@ void gemv_openblas(Trans ta, index_t M, index_t N, T alpha, const T* A, index_t 
   cblas_gemv(to_blas(ta), to_blas(t ? N : M), to_blas(t ? M : N), alpha, A, to_blas(lda), x, beta, y);
 }
 
-#define RECUR_INSTANTIATE_GEMM_OPENBLAS(T)                                                                \
-  template void gemm_openblas<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
-                                 index_t, T, T*, index_t);                                                \
-  template void gemv_openblas<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
-RECUR_INSTANTIATE_GEMM_OPENBLAS(float)
-RECUR_INSTANTIATE_GEMM_OPENBLAS(double)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_openblas, gemv_openblas, float)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_openblas, gemv_openblas, double)
 
 }  // namespace detail
 }  // namespace recur

@@ -32,11 +32,7 @@ void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, in
   }
 }
 
-#define RECUR_INSTANTIATE_GEMM_REFERENCE(T)                                                                \
-  template void gemm_reference<T>(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t, const T*, \
-                                  index_t, T, T*, index_t);                                                \
-  template void gemv_reference<T>(Trans, index_t, index_t, T, const T*, index_t, const T*, T, T*);
-RECUR_INSTANTIATE_GEMM_REFERENCE(float)
-RECUR_INSTANTIATE_GEMM_REFERENCE(double)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_reference, gemv_reference, float)
+RECUR_INSTANTIATE_GEMM_PAIR(gemm_reference, gemv_reference, double)
 
 }  // namespace recur

@@ -43,7 +43,8 @@ void gemv_reference(Trans trans_a, index_t M, index_t N, T alpha, const T* A, in
 // The backends this build has, best first (e.g. {"dnnl", "openblas", "reference"}).
 std::span<const char* const> blas_backends();
 // The backend gemm/gemv use now: the first of blas_backends(), or the one RECUR_BLAS names in the
-// environment (read at the first product; an unknown or unbuilt name throws, listing those built).
+// environment (read once, at the first call of these functions or of a product; an unknown or unbuilt
+// name throws, listing those built).
 const char* blas_backend();
 // Switches every later product to the named backend (one of blas_backends(); throws otherwise).
 // Not for use while another thread computes a product.

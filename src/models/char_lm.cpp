@@ -2,21 +2,22 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "recur/autograd/functions.h"
-#include "recur/init.h"
 #include "recur/ops/elementwise.h"
-#include "recur/ops/embedding.h"
 #include "recur/ops/packed_gemm.h"
 
 namespace recur::models {
 
 namespace {
 
-layers::RnnOptions rnn_options(const CharLmConfig& c) {
+const CharLmConfig& validated(const CharLmConfig& c) {
   c.validate("model config");
+  return c;
+}
+
+layers::RnnOptions rnn_options(const CharLmConfig& c) {
   layers::RnnOptions o;
   o.cell = c.model;
   o.input_size = c.embedding_size;
@@ -97,27 +98,20 @@ void CharLmConfig::validate(std::string_view source) const {
 
 template <class T>
 CharLm<T>::CharLm(const CharLmConfig& config)
-    : config_(config),
-      embedding_(params_.add("embedding.weight", Shape{config.vocab_size, config.embedding_size})),
-      rnn_(params_, rnn_options(config), "rnn.") {
-  decoder_weight_ =
-      config.tied ? embedding_ : params_.add("decoder.weight", Shape{config.vocab_size, config.rnn_size});
-  decoder_bias_ = params_.add("decoder.bias", Shape{config.vocab_size});
+    : config_(validated(config)),
+      embedding_(params_, "embedding.", config.vocab_size, config.embedding_size),
+      rnn_(params_, rnn_options(config), "rnn."),
+      decoder_(config.tied ? layers::Linear<T>::tied(params_, "decoder.", embedding_.weight_id())
+                           : layers::Linear<T>(params_, "decoder.", config.rnn_size, config.vocab_size)) {
   params_.freeze();
 }
 
+// PyTorch's order and defaults: embedding N(0, 1), then the Rnn, then the decoder U(±1/√H).
 template <class T>
 void CharLm<T>::init(Rng& rng) {
-  Tensor<T> embedding = params_.value(embedding_);
-  init::normal(embedding, T(0), T(1), rng);
+  embedding_.init(rng);
   rnn_.init(rng);
-  const T k = T(1) / std::sqrt(T(config_.rnn_size));
-  if (!config_.tied) {
-    Tensor<T> w = params_.value(decoder_weight_);
-    init::uniform(w, -k, k, rng);
-  }
-  Tensor<T> b = params_.value(decoder_bias_);
-  init::uniform(b, -k, k, rng);
+  decoder_.init(rng);
 }
 
 template <class T>
@@ -127,8 +121,7 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
   RECUR_CHECK(static_cast<index_t>(inputs.size()) == T_ * B,
               fmt::format("char LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
   const index_t E = config_.embedding_size, H = config_.rnn_size;
-  const ag::Var<T> x =
-      ag::reshape(ag::embedding(ag::param(tape, params_, embedding_), inputs), Shape{T_, B, E});
+  const ag::Var<T> x = ag::reshape(embedding_.forward(tape, inputs), Shape{T_, B, E});
   layers::RnnResult<T> r = rnn_.forward(x, {}, initial, training, rng);
   ag::Var<T> h = ag::reshape(r.output, Shape{T_ * B, H});
   if (training && config_.dropout > 0.0) {
@@ -137,13 +130,12 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
   }
   Output out;
   if (tape.grad_enabled()) {
-    out.logits =
-        ag::linear(h, ag::param(tape, params_, decoder_weight_), ag::param(tape, params_, decoder_bias_));
+    out.logits = decoder_.forward(h);
   } else {
     // Inference: the decoder is a packed product, as in step(), whose rows have the same bits
     // whatever the number of rows: a sampler reproduces a whole-sequence evaluation bit for bit.
     Tensor<T> logits = Tensor<T>::uninitialized(Shape{T_ * B, config_.vocab_size});
-    decode(h.value().data(), T_ * B, pack_decoder(), params_.value(decoder_bias_).data(), logits.data());
+    decode(h.value().data(), T_ * B, pack_decoder(), params_.value(decoder_.bias_id()).data(), logits.data());
     out.logits = tape.constant(std::move(logits));
   }
   out.state = std::move(r.final_state);
@@ -166,7 +158,7 @@ void CharLm<T>::step(CharLmStream<T>& stream, const std::vector<std::int32_t>& i
 template <class T>
 PackedMatrix<T> CharLm<T>::pack_decoder() const {
   const index_t H = config_.rnn_size;
-  return PackedMatrix<T>(Trans::kYes, H, config_.vocab_size, params_.value(decoder_weight_).data(), H);
+  return PackedMatrix<T>(Trans::kYes, H, config_.vocab_size, params_.value(decoder_.weight_id()).data(), H);
 }
 
 template <class T>
@@ -178,11 +170,11 @@ void CharLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, const T*
 
 template <class T>
 CharLmStream<T> CharLm<T>::make_stream(index_t batch) const {
-  const Tensor<T> bias = params_.value(decoder_bias_);
+  const Tensor<T> bias = params_.value(decoder_.bias_id());
   auto decoder = std::make_shared<typename CharLmStream<T>::Decoder>();
   decoder->weight = pack_decoder();
   decoder->bias.assign(bias.data(), bias.data() + bias.numel());
-  return {layers::RnnStream<T>(rnn_, batch, params_.value(embedding_)), std::move(decoder), this};
+  return {layers::RnnStream<T>(rnn_, batch, params_.value(embedding_.weight_id())), std::move(decoder), this};
 }
 
 template class CharLm<float>;

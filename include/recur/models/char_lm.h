@@ -1,6 +1,7 @@
-// CharLm<T>: a character-level language model, char-rnn grown up.
+// CharLm<T>: a character-level language model, char-rnn grown up, composed of three modules in one
+// parameter table that the model owns and freezes:
 //
-//   ids (T, B) → embedding (T, B, E) → Rnn stack (T, B, H) → dropout → linear (T·B, V) logits
+//   ids (T, B) → Embedding (T, B, E) → Rnn stack (T, B, H) → dropout → Linear (T·B, V) logits
 //
 // Parameter names are the state_dict names of the equivalent PyTorch model (an nn.Embedding named
 // `embedding`, an nn.RNN/LSTM/GRU named `rnn`, an nn.Linear named `decoder`), so weights move
@@ -15,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "recur/layers/embedding.h"
+#include "recur/layers/linear.h"
 #include "recur/layers/rnn.h"
 #include "recur/layers/rnn_stream.h"
 #include "recur/ops/packed_gemm.h"
@@ -83,17 +86,21 @@ class CharLm {
   const CharLmConfig& config() const { return config_; }
   nn::ParameterTable<T>& params() { return params_; }
   const nn::ParameterTable<T>& params() const { return params_; }
+  const layers::Embedding<T>& embedding() const { return embedding_; }
   const layers::Rnn<T>& rnn() const { return rnn_; }
-  int embedding_id() const { return embedding_; }
-  int decoder_weight_id() const { return decoder_weight_; }  // == embedding_id() when tied
-  int decoder_bias_id() const { return decoder_bias_; }
+  const layers::Linear<T>& decoder() const { return decoder_; }
+  int embedding_id() const { return embedding_.weight_id(); }
+  int decoder_weight_id() const { return decoder_.weight_id(); }  // == embedding_id() when tied
+  int decoder_bias_id() const { return decoder_.bias_id(); }
 
  private:
   CharLmConfig config_;
-  nn::ParameterTable<T> params_;  // declared before rnn_, which registers into it
-  int embedding_ = -1;
+  // The modules register in declaration order (the state_dict's order): embedding.weight, rnn.*,
+  // decoder.weight (unless tied), decoder.bias.
+  nn::ParameterTable<T> params_;
+  layers::Embedding<T> embedding_;
   layers::Rnn<T> rnn_;
-  int decoder_weight_ = -1, decoder_bias_ = -1;
+  layers::Linear<T> decoder_;
 
   // Inference decoder: logits (N, V) = h (N, H) · W_decᵀ + b_dec against the packed W_decᵀ.
   void decode(const T* h, index_t N, const PackedMatrix<T>& W, const T* bias, T* logits) const;

@@ -5,7 +5,7 @@ Needs Debian's python3-torch (run with /usr/bin/python3). The safetensors reader
 are the whole format (docs/checkpoint-format.md); no `safetensors` package is needed.
 
     charlm_torch.py to-torch   CKPT.safetensors OUT.pt      # state_dict + config + vocab, torch.save
-    charlm_torch.py from-torch IN.pt OUT.safetensors        # back (model tensors + recur.config/vocab)
+    charlm_torch.py from-torch IN.pt OUT.safetensors        # back (model tensors + recur.task/config/vocab)
     charlm_torch.py eval       CKPT.safetensors TEXT [--json]   # mean loss in PyTorch, like `recur eval`
 
 The PyTorch model is nn.Embedding -> nn.LSTM / nn.GRU / nn.RNN -> nn.Linear (`CharLM` below), with
@@ -81,6 +81,9 @@ class CharLM(torch.nn.Module):
 
 def load_recur(path):
     tensors, meta = read_safetensors(path)
+    task = meta.get("recur.task", "lm")  # files written before recur.task are character LMs
+    if task != "lm":
+        sys.exit(f"{path} holds a '{task}' model, not a language model")
     config, vocab = json.loads(meta["recur.config"]), json.loads(meta["recur.vocab"])
     model = CharLM(config)
     model_tensors = {k: v for k, v in tensors.items() if not k.startswith("train.")}
@@ -99,7 +102,8 @@ def from_torch(args):
     model = CharLM(config)
     model.load_state_dict(saved["state_dict"], strict=True)
     tensors = {k: v.float() for k, v in model.state_dict().items()}
-    write_safetensors(args.out, tensors, {"recur.config": json.dumps(config), "recur.vocab": json.dumps(vocab)})
+    write_safetensors(args.out, tensors, {"recur.task": "lm", "recur.config": json.dumps(config),
+                                         "recur.vocab": json.dumps(vocab)})
 
 
 def evaluate(args):

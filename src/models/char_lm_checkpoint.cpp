@@ -13,6 +13,7 @@ io::Safetensors char_lm_file(const CharLm<float>& model, const data::CharVocab& 
   io::Safetensors file;
   io::store_parameters(file, model.params());
   if (model.config().tied) file.add("decoder.weight", model.params().value(model.embedding_id()).clone());
+  file.metadata()[kTaskKey] = kLmTask;
   file.metadata()[kConfigKey] = model.config().to_json();
   file.metadata()[kVocabKey] = vocab.to_json();
   return file;
@@ -25,6 +26,9 @@ LoadedCharLm load_char_lm(const std::string& path) {
 LoadedCharLm load_char_lm(io::Safetensors file) {
   const std::string& source = file.source();
   const auto& meta = file.metadata();
+  const std::string task = checkpoint_task(file);
+  RECUR_CHECK(task == kLmTask, fmt::format("{}: holds a '{}' model, not a language model ('{}')", source,
+                                           task, kLmTask));
   for (const char* key : {kConfigKey, kVocabKey})
     RECUR_CHECK(meta.count(key),
                 fmt::format("{}: no {} in the metadata (not a recur char-LM checkpoint?)", source, key));

@@ -350,6 +350,7 @@ TEST(CharLmCheckpoint, RoundTripIsBitExact) {
       if (tied) names.push_back("decoder.weight");
       std::sort(names.begin(), names.end());
       EXPECT_EQ(file.names(), names);
+      EXPECT_EQ(file.metadata().at(kTaskKey), "lm");
       EXPECT_EQ(file.metadata().at(kConfigKey), t.model->config().to_json());
       EXPECT_EQ(file.metadata().at(kVocabKey), t.vocab.to_json());
       if (tied) {
@@ -387,6 +388,32 @@ TEST(CharLmCheckpoint, TrainingStateIsIgnored) {
   EXPECT_TRUE(bit_identical(loaded.model->params().flat_values(), t.model->params().flat_values()));
   EXPECT_TRUE(loaded.file.contains("train.adam.m"));
   EXPECT_EQ(loaded.file.metadata().at("recur.train"), R"({"step": 12})");
+}
+
+// recur.task names the model's task; files written before it existed (no recur.task, but
+// recur.config and recur.vocab) are character LMs.
+TEST(CharLmCheckpoint, TheTaskIsNamedAndFilesWithoutOneAreCharacterLms) {
+  const Trained t = make_model(CellKind::kLstm, false);
+  const io::Safetensors file = char_lm_file(*t.model, t.vocab);
+  EXPECT_EQ(checkpoint_task(file), "lm");
+  io::Safetensors legacy = file;
+  legacy.metadata().erase(kTaskKey);
+  EXPECT_EQ(checkpoint_task(legacy), "lm");
+  const LoadedCharLm loaded = load_char_lm(reparse(legacy));
+  EXPECT_TRUE(bit_identical(loaded.model->params().flat_values(), t.model->params().flat_values()));
+
+  io::Safetensors tagger = file;
+  tagger.metadata()[kTaskKey] = "tag";
+  EXPECT_EQ(checkpoint_task(tagger), "tag");
+  EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(tagger)); },
+                                {"model.safetensors: holds a 'tag' model, not a language model"}));
+  io::Safetensors empty = file;
+  empty.metadata()[kTaskKey] = "";
+  EXPECT_TRUE(throws_error_with([&] { checkpoint_task(reparse(empty)); }, {"model.safetensors: recur.task is empty"}));
+  io::Safetensors foreign;
+  foreign.add("weight", Tensor<float>(Shape{2}));
+  EXPECT_TRUE(throws_error_with([&] { checkpoint_task(reparse(foreign, "other.safetensors")); },
+                                {"other.safetensors: not a recur checkpoint"}));
 }
 
 TEST(CharLmCheckpoint, LoadErrorsNameTheFileAndTensor) {

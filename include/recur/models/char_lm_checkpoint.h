@@ -2,8 +2,8 @@
 //
 // Tensors: the model's PyTorch state_dict (embedding.weight, rnn.weight_ih_l0, …, decoder.weight,
 // decoder.bias; a tied decoder.weight is stored as a copy of embedding.weight). __metadata__:
-// recur.config (CharLmConfig::to_json) and recur.vocab (CharVocab::to_json). That is all `sample`
-// and `eval` need. A training checkpoint adds tensors under "train." and the key recur.train
+// recur.task "lm", recur.config (CharLmConfig::to_json) and recur.vocab (CharVocab::to_json). That
+// is all `sample` and `eval` need; a file without recur.task (written before it existed) loads too. A training checkpoint adds tensors under "train." and the key recur.train
 // (see cli/train.cpp); readers of the model ignore both.
 #pragma once
 
@@ -13,14 +13,11 @@
 #include "recur/data/char_vocab.h"
 #include "recur/io/safetensors.h"
 #include "recur/models/char_lm.h"
+#include "recur/models/checkpoint.h"
 
 namespace recur::models {
 
-inline constexpr const char* kConfigKey = "recur.config";
-inline constexpr const char* kVocabKey = "recur.vocab";
-inline constexpr const char* kTrainingPrefix = "train.";
-
-// The model's tensors and the two metadata keys.
+// The model's tensors and the three metadata keys.
 io::Safetensors char_lm_file(const CharLm<float>& model, const data::CharVocab& vocab);
 
 struct LoadedCharLm {
@@ -29,7 +26,7 @@ struct LoadedCharLm {
   io::Safetensors file;  // everything the file held (training state included)
 };
 
-// Reads and validates: the config, the vocabulary (its size must equal vocab_size), every model
+// Reads and validates: the task (recur.task "lm" or none), the config, the vocabulary (its size must equal vocab_size), every model
 // tensor with its shape. Errors name the file.
 LoadedCharLm load_char_lm(const std::string& path);
 LoadedCharLm load_char_lm(io::Safetensors file);

@@ -1,35 +1,34 @@
-// recur inspect: what a checkpoint holds — config, tensors, vocabulary, training state.
+// recur inspect: what a checkpoint holds — task, config, tensors, vocabulary, training state.
 #include <fmt/format.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "recur/data/utf8.h"
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/checkpoint.h"
+#include "recur/models/tasks.h"
 
 namespace recur::cli {
 
 namespace {
 
 void run_inspect(const std::string& path) {
-  const models::LoadedCharLm loaded = models::load_char_lm(path);
-  const models::CharLmConfig& c = loaded.model->config();
+  const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(path);
+  const io::Safetensors& file = model->file();
   fmt::print("{}\n", path);
-  fmt::print("config     {}\n", c.to_json());
-  fmt::print("parameters {} in {} tensors\n", loaded.model->params().numel(), loaded.model->params().size());
-  for (const std::string& name : loaded.file.names()) {
-    const io::SafetensorsEntry& e = loaded.file.entry(name);
+  fmt::print("task       {}\n", model->task());
+  fmt::print("config     {}\n", model->config_json());
+  fmt::print("parameters {} in {} tensors\n", model->params().numel(), model->params().size());
+  for (const std::string& name : file.names()) {
+    const io::SafetensorsEntry& e = file.entry(name);
     fmt::print("  {:<32} {:<4} {}\n", name, io::dtype_name(e.dtype), Shape(e.shape).str());
   }
-  std::string chars;
-  for (char32_t ch : loaded.vocab.chars())
-    chars += ch == U'\n' ? "\\n" : ch == U' ' ? "␠" : data::encode_utf8(std::u32string(1, ch));
-  fmt::print("vocabulary {} characters: {}\n", loaded.vocab.size(), chars);
-  for (const char* key : {"recur.train", "recur.best"}) {
-    if (!loaded.file.metadata().count(key)) continue;
-    const nlohmann::json info = nlohmann::json::parse(loaded.file.metadata().at(key));
+  for (const auto& [label, text] : model->describe()) fmt::print("{:<10} {}\n", label, text);
+  for (const char* key : {models::kTrainKey, models::kBestKey}) {
+    if (!file.metadata().count(key)) continue;
+    const nlohmann::json info = nlohmann::json::parse(file.metadata().at(key));
     fmt::print("{:<10} iteration {}, epoch {:.2f}, {} tokens, best val loss {} (iteration {})\n",
-               std::string(key) == "recur.train" ? "training" : "best", info.value("iteration", 0L),
+               std::string_view(key) == models::kTrainKey ? "training" : "best", info.value("iteration", 0L),
                info.value("epoch", 0.0), info.value("tokens", 0L),
                info.contains("best_val_loss") && !info["best_val_loss"].is_null()
                    ? fmt::format("{:.4f}", info["best_val_loss"].get<double>())

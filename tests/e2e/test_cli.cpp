@@ -168,6 +168,33 @@ TEST_F(Cli, ClearErrors) {
       << changed.err;
 }
 
+// sample, eval and inspect open a checkpoint through its recur.task: they name it, and a task this
+// build does not know (or, with --resume, a checkpoint that is not a language model) is an error
+// naming the file and the task.
+TEST_F(Cli, CheckpointCommandsReadTheTask) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv").exit_code, 0);
+  const Result inspect = run("inspect cv/best.safetensors");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("\ntask       lm\n"), std::string::npos) << inspect.out;
+  io::Safetensors other = io::Safetensors::read_file((dir_ / "cv/last.safetensors").string());
+  other.metadata()["recur.task"] = "forecast";
+  other.write_file((dir_ / "forecast.safetensors").string());
+  for (const char* command :
+       {"sample forecast.safetensors", "eval forecast.safetensors text.txt", "inspect forecast.safetensors"}) {
+    const Result r = run(command);
+    EXPECT_NE(r.exit_code, 0) << command;
+    EXPECT_NE(r.err.find("forecast.safetensors: holds a model of task 'forecast', which this build of recur "
+                         "does not know (it knows 'lm')"),
+              std::string::npos)
+        << command << "\nstderr: " << r.err;
+  }
+  const Result resume = run("train --resume forecast.safetensors");
+  EXPECT_NE(resume.exit_code, 0);
+  EXPECT_NE(resume.err.find("forecast.safetensors: holds a 'forecast' model, not a language model"),
+            std::string::npos)
+      << resume.err;
+}
+
 // A diverging run skips non-finite steps, then stops with a clear message; a non-finite model
 // never overwrites the last checkpoint.
 TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {

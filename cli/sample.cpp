@@ -42,13 +42,15 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--length", o.generate.length, "characters to generate")
       ->check(CLI::Range(0L, 1L << 40))
       ->capture_default_str();
-  cmd->add_option("--temperature", o.generate.sampling.temperature, "divides the logits; lower is more conservative")
+  cmd->add_option("--temperature", o.generate.sampling.temperature,
+                  "divides the logits; lower is more conservative")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--top-k", o.generate.sampling.top_k, "sample among the k most likely (0: all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_option("--top-p", o.generate.sampling.top_p, "sample from the smallest set with this much probability")
+  cmd->add_option("--top-p", o.generate.sampling.top_p,
+                  "sample from the smallest set with this much probability")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_flag("--argmax", o.generate.sampling.argmax, "always take the most likely character");

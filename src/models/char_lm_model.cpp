@@ -29,7 +29,8 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
   const std::vector<std::int32_t> ids = vocab_.encode(data::decode_utf8(text, name), name);
-  RECUR_CHECK(ids.size() >= 2, fmt::format("{}: needs at least 2 characters to score, has {}", name, ids.size()));
+  RECUR_CHECK(ids.size() >= 2,
+              fmt::format("{}: needs at least 2 characters to score, has {}", name, ids.size()));
   const auto n = static_cast<index_t>(ids.size());
   double total = 0;  // summed in double over the whole text
   layers::RnnStateValues<float> state;
@@ -49,19 +50,24 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
   const double loss = total / static_cast<double>(n - 1);
   Evaluation e;
   e.json = nlohmann::json{
-      {"loss", loss}, {"bpc", loss / std::log(2.0)}, {"perplexity", std::exp(loss)}, {"tokens", n - 1}}
-               .dump();
+      {"loss", loss},
+      {"bpc", loss / std::log(2.0)},
+      {"perplexity", std::exp(loss)},
+      {"tokens",
+       n - 1}}.dump();
   e.summary = fmt::format("{}: {} predictions, loss {:.4f} nats/char, {:.4f} bits/char, perplexity {:.3f}",
                           name, n - 1, loss, loss / std::log(2.0), std::exp(loss));
   return e;
 }
 
-void CharLmModel::generate(const GenerateOptions& o, const std::function<void(std::string_view)>& emit) const {
+void CharLmModel::generate(const GenerateOptions& o,
+                           const std::function<void(std::string_view)>& emit) const {
   validate(o.sampling);
   Rng rng(o.seed);
   CharLmStream<float> stream = model_->make_stream(1);
   Tensor<float> logits(Shape{1, vocab_.size()});
-  std::vector<std::int32_t> prime = vocab_.encode(data::decode_utf8(o.prime_text, "--prime-text"), "--prime-text");
+  std::vector<std::int32_t> prime =
+      vocab_.encode(data::decode_utf8(o.prime_text, "--prime-text"), "--prime-text");
   if (prime.empty()) {
     const std::int32_t newline = vocab_.find(U'\n');
     prime.push_back(newline >= 0

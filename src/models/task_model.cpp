@@ -13,8 +13,8 @@ void TaskModel::generate(const GenerateOptions&, const std::function<void(std::s
 }
 
 void TaskModel::unsupported(std::string_view command) const {
-  throw Error(fmt::format("{} holds a '{}' model; recur {} does not apply to it", file_.source(), task(),
-                          command));
+  throw Error(
+      fmt::format("{} holds a '{}' model; recur {} does not apply to it", file_.source(), task(), command));
 }
 
 }  // namespace recur::models

@@ -25,8 +25,9 @@ std::unique_ptr<TaskModel> open_checkpoint(io::Safetensors file) {
     if (task == entry.name) return entry.open(std::move(file));
     known += fmt::format("{}'{}'", known.empty() ? "" : ", ", entry.name);
   }
-  throw Error(fmt::format("{}: holds a model of task '{}', which this build of recur does not know (it knows {})",
-                          file.source(), task, known));
+  throw Error(
+      fmt::format("{}: holds a model of task '{}', which this build of recur does not know (it knows {})",
+                  file.source(), task, known));
 }
 
 }  // namespace recur::models

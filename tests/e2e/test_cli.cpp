@@ -179,8 +179,8 @@ TEST_F(Cli, CheckpointCommandsReadTheTask) {
   io::Safetensors other = io::Safetensors::read_file((dir_ / "cv/last.safetensors").string());
   other.metadata()["recur.task"] = "forecast";
   other.write_file((dir_ / "forecast.safetensors").string());
-  for (const char* command :
-       {"sample forecast.safetensors", "eval forecast.safetensors text.txt", "inspect forecast.safetensors"}) {
+  for (const char* command : {"sample forecast.safetensors", "eval forecast.safetensors text.txt",
+                              "inspect forecast.safetensors"}) {
     const Result r = run(command);
     EXPECT_NE(r.exit_code, 0) << command;
     EXPECT_NE(r.err.find("forecast.safetensors: holds a model of task 'forecast', which this build of recur "

@@ -46,13 +46,13 @@ TEST_F(Cli, ACheckpointWrittenBeforeTasksSamplesAsItDid) {
 constexpr double kCrossBackendCurveTolerance = 2e-4;
 
 TEST_F(Cli, TheTrainingCurveIsTheOneRecordedBeforeTheModuleRefactor) {
-  const Result r = run("train " + small_model() + " --dropout 0.1 --max-iters 10 --eval-val-every 10 "
+  const Result r = run("train " + small_model() +
+                       " --dropout 0.1 --max-iters 10 --eval-val-every 10 "
                        "--checkpoint-dir cv");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<double> want = {4.048614501953125,  3.972808361053467,  3.9636378288269043,
-                                    3.9148075580596924, 3.8094804286956787, 3.783602237701416,
-                                    3.5765297412872314, 3.3183364868164062, 3.5407803058624268,
-                                    3.4078547954559326};
+  const std::vector<double> want = {
+      4.048614501953125, 3.972808361053467,  3.9636378288269043, 3.9148075580596924, 3.8094804286956787,
+      3.783602237701416, 3.5765297412872314, 3.3183364868164062, 3.5407803058624268, 3.4078547954559326};
   std::vector<double> got;
   double val = 0;
   std::istringstream lines(slurp(dir_ / "cv/metrics.jsonl"));

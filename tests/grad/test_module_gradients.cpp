@@ -97,8 +97,7 @@ struct EncoderDecoder {
         encoder.forward(ag::reshape(embedding.forward(tape, source), Shape{S, 1, kWidth}));
     const ag::Var<double> context = bridge.forward(enc.final_state.h[0]);  // (1, E)
     std::vector<std::int32_t> inputs(target.begin(), target.end() - 1);
-    const ag::Var<double> x =
-        ag::concat<double>({context, embedding.forward(tape, inputs)}, 0);  // (T, E)
+    const ag::Var<double> x = ag::concat<double>({context, embedding.forward(tape, inputs)}, 0);  // (T, E)
     const RnnResult<double> dec = decoder.forward(ag::reshape(x, Shape{T, 1, kWidth}));
     const ag::Var<double> logits = output.forward(bridge.forward(ag::reshape(dec.output, Shape{T, kHidden})));
     return ag::cross_entropy(logits, target);
@@ -109,11 +108,18 @@ TEST(ModulesInOneTable, NamesFollowEachPrefix) {
   EncoderDecoder m;
   std::vector<std::string> names;
   for (const auto& e : m.params.entries()) names.push_back(e.name);
-  const std::vector<std::string> want = {
-      "encoder.embedding.weight", "encoder.rnn.weight_ih_l0", "encoder.rnn.weight_hh_l0",
-      "encoder.rnn.bias_ih_l0",   "encoder.rnn.bias_hh_l0",   "decoder.rnn.weight_ih_l0",
-      "decoder.rnn.weight_hh_l0", "decoder.rnn.bias_ih_l0",   "decoder.rnn.bias_hh_l0",
-      "bridge.weight",            "bridge.bias",              "decoder.output.bias"};
+  const std::vector<std::string> want = {"encoder.embedding.weight",
+                                         "encoder.rnn.weight_ih_l0",
+                                         "encoder.rnn.weight_hh_l0",
+                                         "encoder.rnn.bias_ih_l0",
+                                         "encoder.rnn.bias_hh_l0",
+                                         "decoder.rnn.weight_ih_l0",
+                                         "decoder.rnn.weight_hh_l0",
+                                         "decoder.rnn.bias_ih_l0",
+                                         "decoder.rnn.bias_hh_l0",
+                                         "bridge.weight",
+                                         "bridge.bias",
+                                         "decoder.output.bias"};
   EXPECT_EQ(names, want);
   EXPECT_EQ(m.output.weight_id(), m.embedding.weight_id());
   EXPECT_TRUE(m.output.is_tied());
@@ -136,7 +142,8 @@ TEST(ModulesInOneTable, EveryGradientMatchesFiniteDifferences) {
   m.params.zero_grad();
   ag::Tape<double> tape;
   tape.backward(m.loss(tape, source, target));
-  for (const char* name : {"encoder.rnn.weight_hh_l0", "decoder.rnn.weight_ih_l0", "encoder.embedding.weight"}) {
+  for (const char* name :
+       {"encoder.rnn.weight_hh_l0", "decoder.rnn.weight_ih_l0", "encoder.embedding.weight"}) {
     const Tensor<double> g = m.params.grad(m.params.id(name));
     double norm = 0;
     for (index_t i = 0; i < g.numel(); ++i) norm += g[i] * g[i];

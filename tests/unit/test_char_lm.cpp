@@ -409,7 +409,8 @@ TEST(CharLmCheckpoint, TheTaskIsNamedAndFilesWithoutOneAreCharacterLms) {
                                 {"model.safetensors: holds a 'tag' model, not a language model"}));
   io::Safetensors empty = file;
   empty.metadata()[kTaskKey] = "";
-  EXPECT_TRUE(throws_error_with([&] { checkpoint_task(reparse(empty)); }, {"model.safetensors: recur.task is empty"}));
+  EXPECT_TRUE(throws_error_with([&] { checkpoint_task(reparse(empty)); },
+                                {"model.safetensors: recur.task is empty"}));
   io::Safetensors foreign;
   foreign.add("weight", Tensor<float>(Shape{2}));
   EXPECT_TRUE(throws_error_with([&] { checkpoint_task(reparse(foreign, "other.safetensors")); },

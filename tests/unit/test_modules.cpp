@@ -19,7 +19,8 @@ namespace {
 // The module records the kernels' own calls, so the results are the same bits.
 void expect_same(const Tensor<float>& got, const std::vector<float>& want, const char* what) {
   ASSERT_EQ(got.numel(), static_cast<index_t>(want.size())) << what;
-  for (index_t i = 0; i < got.numel(); ++i) ASSERT_EQ(got[i], want[static_cast<size_t>(i)]) << what << " " << i;
+  for (index_t i = 0; i < got.numel(); ++i)
+    ASSERT_EQ(got[i], want[static_cast<size_t>(i)]) << what << " " << i;
 }
 
 TEST(LinearModule, ForwardAndBackwardAreTheKernels) {
@@ -67,8 +68,8 @@ TEST(LinearModule, TiedSharesTheMatrixAndAddsBothGradients) {
   decoder.init(rng);
   const Tensor<float> table = params.value(embedding.weight_id()).clone();
   decoder.init(rng);  // init leaves a tied weight alone
-  expect_same(params.value(embedding.weight_id()), std::vector<float>(table.data(), table.data() + table.numel()),
-              "tied weight after init");
+  expect_same(params.value(embedding.weight_id()),
+              std::vector<float>(table.data(), table.data() + table.numel()), "tied weight after init");
 
   // Through both uses the table's gradient is the lookup's plus the decoder's.
   const std::vector<std::int32_t> ids = {2, 6, 2};

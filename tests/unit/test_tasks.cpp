@@ -52,7 +52,8 @@ TEST(OpenCheckpoint, DispatchesOnTheTask) {
     EXPECT_EQ(model->file().source(), "runs/lm.safetensors");
     ASSERT_EQ(model->describe().size(), 1u);
     EXPECT_EQ(model->describe()[0].first, "vocabulary");
-    EXPECT_NE(model->describe()[0].second.find("17 characters"), std::string::npos) << model->describe()[0].second;
+    EXPECT_NE(model->describe()[0].second.find("17 characters"), std::string::npos)
+        << model->describe()[0].second;
   }
   // Every registered task has a name, a summary and an opener; names are unique.
   for (size_t i = 0; i < tasks().size(); ++i) {
@@ -89,10 +90,12 @@ TEST(TaskModel, ACommandATaskDoesNotSupportSaysSo) {
   io::Safetensors file;
   file.metadata()[kTaskKey] = "classify";
   const Classifier model(reparse(file, "sst/best.safetensors"));
-  EXPECT_TRUE(throws_error_with([&] { model.generate({}, [](std::string_view) {}); },
-                                {"sst/best.safetensors holds a 'classify' model; recur sample does not apply to it"}));
-  EXPECT_TRUE(throws_error_with([&] { model.evaluate("text", "f.txt", {}); },
-                                {"sst/best.safetensors holds a 'classify' model; recur eval does not apply to it"}));
+  EXPECT_TRUE(throws_error_with(
+      [&] { model.generate({}, [](std::string_view) {}); },
+      {"sst/best.safetensors holds a 'classify' model; recur sample does not apply to it"}));
+  EXPECT_TRUE(
+      throws_error_with([&] { model.evaluate("text", "f.txt", {}); },
+                        {"sst/best.safetensors holds a 'classify' model; recur eval does not apply to it"}));
 }
 
 TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
@@ -104,7 +107,8 @@ TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
   ag::Tape<float> tape;
   const auto out = lm.model().forward(tape, std::vector<std::int32_t>(ids.begin(), ids.end() - 1), T, 1, {},
                                       false, nullptr);
-  const double want = ag::cross_entropy(out.logits, std::vector<std::int32_t>(ids.begin() + 1, ids.end())).item();
+  const double want =
+      ag::cross_entropy(out.logits, std::vector<std::int32_t>(ids.begin() + 1, ids.end())).item();
   for (index_t chunk : {1000, 7, 1}) {
     SCOPED_TRACE(chunk);
     EvaluateOptions options;
@@ -120,7 +124,8 @@ TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
   }
   EXPECT_TRUE(throws_error_with([&] { opened->evaluate("t", "one.txt", {}); },
                                 {"one.txt: needs at least 2 characters to score, has 1"}));
-  EXPECT_TRUE(throws_error_with([&] { opened->evaluate("tx", "x.txt", {}); }, {"x.txt"}));  // 'x' is not in the vocabulary
+  EXPECT_TRUE(throws_error_with([&] { opened->evaluate("tx", "x.txt", {}); },
+                                {"x.txt"}));  // 'x' is not in the vocabulary
 }
 
 TEST(CharLmModel, GenerateEmitsThePrimeThenOneCharacterPerStep) {

@@ -3,8 +3,9 @@
 // Tensors: the model's PyTorch state_dict (embedding.weight, rnn.weight_ih_l0, …, decoder.weight,
 // decoder.bias; a tied decoder.weight is stored as a copy of embedding.weight). __metadata__:
 // recur.task "lm", recur.config (CharLmConfig::to_json) and recur.vocab (CharVocab::to_json). That
-// is all `sample` and `eval` need; a file without recur.task (written before it existed) loads too. A training checkpoint adds tensors under "train." and the key recur.train
-// (see cli/train.cpp); readers of the model ignore both.
+// is all `sample` and `eval` need; a file without recur.task (written before it existed) loads too. A
+// training checkpoint adds tensors under "train." and the key recur.train (see cli/train.cpp); readers of the
+// model ignore both.
 #pragma once
 
 #include <memory>
@@ -26,8 +27,8 @@ struct LoadedCharLm {
   io::Safetensors file;  // everything the file held (training state included)
 };
 
-// Reads and validates: the task (recur.task "lm" or none), the config, the vocabulary (its size must equal vocab_size), every model
-// tensor with its shape. Errors name the file.
+// Reads and validates: the task (recur.task "lm" or none), the config, the vocabulary (its size must equal
+// vocab_size), every model tensor with its shape. Errors name the file.
 LoadedCharLm load_char_lm(const std::string& path);
 LoadedCharLm load_char_lm(io::Safetensors file);
 

@@ -13,12 +13,11 @@ void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 
-// The whole file, or an Error naming it.
-std::string read_text_file(const std::string& path);
 // The tiny-shakespeare text compiled into the binary (data/tinyshakespeare, MIT / public domain).
 std::string_view builtin_tinyshakespeare();
 inline constexpr const char* kBuiltinDataName = "tinyshakespeare";
-// `--data` as given, or the built-in text when it is kBuiltinDataName.
+// `--data` as given (read by data::read_file: gzip is decompressed), or the built-in text when it
+// is kBuiltinDataName.
 std::string load_data(const std::string& path_or_builtin);
 
 // --threads N on a subcommand (0: RECUR_NUM_THREADS or all cores).

@@ -1,12 +1,8 @@
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "commands.h"
 #include "recur/common.h"
+#include "recur/data/text_file.h"
 #include "recur/threads.h"
 
 // The bundled tiny-shakespeare, embedded at build time (RECUR_BUILTIN_DATA is its absolute path).
@@ -29,18 +25,9 @@ std::string_view builtin_tinyshakespeare() {
   return {recur_builtin_text_begin, static_cast<size_t>(recur_builtin_text_end - recur_builtin_text_begin)};
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) throw Error(fmt::format("{}: read error", path));
-  return bytes.str();
-}
-
 std::string load_data(const std::string& path_or_builtin) {
   if (path_or_builtin == kBuiltinDataName) return std::string(builtin_tinyshakespeare());
-  return read_text_file(path_or_builtin);
+  return data::read_file(path_or_builtin);
 }
 
 void add_threads_option(CLI::App& command, int& threads) {

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git libdnnl-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libcli11-dev nlohmann-json3-dev libfmt-dev clang-format)
+          libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev clang-format)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch) ;;

@@ -15,11 +15,18 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// RECUR_CHECK(cond, msg): throws recur::Error with the location and msg when cond is false.
+// RECUR_CHECK(cond, msg): an internal invariant or an API precondition; throws recur::Error with
+// msg, the source location and the condition when cond is false.
+// RECUR_REQUIRE(cond, msg): a condition a user's input can break (a file, a flag, a config value);
+// throws recur::Error with msg alone, which must name the input and say what is wrong.
 // msg is any expression convertible to std::string; it is only evaluated on failure.
 #define RECUR_CHECK(cond, msg)                                                              \
   do {                                                                                      \
     if (!(cond)) ::recur::detail::throw_error(__FILE__, __LINE__, #cond, std::string(msg)); \
+  } while (0)
+#define RECUR_REQUIRE(cond, msg)                         \
+  do {                                                   \
+    if (!(cond)) throw ::recur::Error(std::string(msg)); \
   } while (0)
 
 namespace detail {

@@ -27,8 +27,8 @@ LoadedCharLm load_char_lm(io::Safetensors file) {
   const std::string& source = file.source();
   const auto& meta = file.metadata();
   const std::string task = checkpoint_task(file);
-  RECUR_CHECK(task == kLmTask,
-              fmt::format("{}: holds a '{}' model, not a language model ('{}')", source, task, kLmTask));
+  RECUR_REQUIRE(task == kLmTask,
+                fmt::format("{}: holds a '{}' model, not a language model ('{}')", source, task, kLmTask));
   for (const char* key : {kConfigKey, kVocabKey})
     RECUR_CHECK(meta.count(key),
                 fmt::format("{}: no {} in the metadata (not a recur char-LM checkpoint?)", source, key));

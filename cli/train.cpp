@@ -13,7 +13,7 @@
 #include "recur/autograd/functions.h"
 #include "recur/data/ngram.h"
 #include "recur/data/text_batches.h"
-#include "recur/data/utf8.h"
+#include "recur/data/tokenize.h"
 #include "recur/models/char_lm_checkpoint.h"
 #include "recur/models/char_lm_task.h"
 #include "recur/threads.h"
@@ -191,7 +191,7 @@ train::ScheduleOptions schedule_options(const TrainOptions& o, long total_iterat
 // The run's model, vocabulary and (for --resume) saved file, from a checkpoint or from the flags.
 struct Setup {
   std::unique_ptr<models::CharLm<float>> model;
-  data::CharVocab vocab;
+  data::Vocab vocab;
   std::optional<io::Safetensors> resume_file;
 };
 
@@ -238,7 +238,7 @@ Setup load_checkpoint(TrainOptions& o, const CLI::App& command) {
   return setup;
 }
 
-std::unique_ptr<models::CharLm<float>> new_model(const TrainOptions& o, const data::CharVocab& vocab) {
+std::unique_ptr<models::CharLm<float>> new_model(const TrainOptions& o, const data::Vocab& vocab) {
   models::CharLmConfig c;
   c.model = nn::parse_cell_kind(o.model);
   c.num_layers = o.num_layers;
@@ -279,10 +279,10 @@ void run_training(TrainOptions o, const CLI::App& command) {
   check_choices(o);
 
   const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
-  const std::u32string text = data::decode_utf8(load_data(o.data), name);
-  RECUR_CHECK(!text.empty(), fmt::format("{}: the file is empty", name));
+  const std::vector<std::string> text = data::tokenize(load_data(o.data), data::TokenKind::kChar, name);
+  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
   if (!setup.model) {
-    setup.vocab = data::CharVocab::from_text(text);
+    setup.vocab = data::Vocab::build(data::TokenKind::kChar, data::count_tokens(text), {});
     setup.model = new_model(o, setup.vocab);
   }
   models::CharLm<float>& model = *setup.model;

@@ -85,6 +85,8 @@ def load_recur(path):
     if task != "lm":
         sys.exit(f"{path} holds a '{task}' model, not a language model")
     config, vocab = json.loads(meta["recur.config"]), json.loads(meta["recur.vocab"])
+    if isinstance(vocab, dict):  # {"kind": "char", "specials": [], "tokens": [...]}; older files: the list
+        vocab = vocab["tokens"]
     model = CharLM(config)
     model_tensors = {k: v for k, v in tensors.items() if not k.startswith("train.")}
     model.load_state_dict({k: v.float() for k, v in model_tensors.items()}, strict=True)
@@ -103,7 +105,7 @@ def from_torch(args):
     model.load_state_dict(saved["state_dict"], strict=True)
     tensors = {k: v.float() for k, v in model.state_dict().items()}
     write_safetensors(args.out, tensors, {"recur.task": "lm", "recur.config": json.dumps(config),
-                                         "recur.vocab": json.dumps(vocab)})
+                                         "recur.vocab": json.dumps({"kind": "char", "specials": [], "tokens": vocab})})
 
 
 def evaluate(args):

@@ -6,7 +6,7 @@
 
 namespace recur::models {
 
-io::Safetensors char_lm_file(const CharLm<float>& model, const data::CharVocab& vocab) {
+io::Safetensors char_lm_file(const CharLm<float>& model, const data::Vocab& vocab) {
   RECUR_CHECK(vocab.size() == model.config().vocab_size,
               fmt::format("checkpoint: vocabulary of {} for a model with vocab_size {}", vocab.size(),
                           model.config().vocab_size));
@@ -34,10 +34,14 @@ LoadedCharLm load_char_lm(io::Safetensors file) {
                 fmt::format("{}: no {} in the metadata (not a recur char-LM checkpoint?)", source, key));
   LoadedCharLm loaded;
   const CharLmConfig config = CharLmConfig::from_json(meta.at(kConfigKey), source);
-  loaded.vocab = data::CharVocab::from_json(meta.at(kVocabKey), source);
-  RECUR_CHECK(loaded.vocab.size() == config.vocab_size,
-              fmt::format("{}: recur.vocab has {} characters but recur.config says vocab_size {}", source,
-                          loaded.vocab.size(), config.vocab_size));
+  loaded.vocab = data::Vocab::from_json(meta.at(kVocabKey), source);
+  RECUR_REQUIRE(loaded.vocab.kind() == data::TokenKind::kChar,
+                fmt::format("{}: recur.vocab is a vocabulary of {}s; this recur reads language models of "
+                            "characters",
+                            source, data::token_kind_name(loaded.vocab.kind())));
+  RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
+                fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
+                            loaded.vocab.size(), config.vocab_size));
   loaded.model = std::make_unique<CharLm<float>>(config);
   const std::vector<std::string> aliases =
       config.tied ? std::vector<std::string>{"decoder.weight"} : std::vector<std::string>{};

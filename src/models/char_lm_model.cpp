@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recur/autograd/functions.h"
-#include "recur/data/utf8.h"
+#include "recur/data/tokenize.h"
 
 namespace recur::models {
 
@@ -19,8 +19,8 @@ std::unique_ptr<TaskModel> open_char_lm_model(io::Safetensors file) {
 
 std::vector<std::pair<std::string, std::string>> CharLmModel::describe() const {
   std::string chars;
-  for (char32_t ch : vocab_.chars())
-    chars += ch == U'\n' ? "\\n" : ch == U' ' ? "␠" : data::encode_utf8(std::u32string(1, ch));
+  for (const std::string& token : vocab_.tokens())
+    chars += token == "\n" ? "\\n" : token == " " ? "␠" : token;
   return {{"vocabulary", fmt::format("{} characters: {}", vocab_.size(), chars)}};
 }
 
@@ -28,7 +28,8 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
                                  const EvaluateOptions& options) const {
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
-  const std::vector<std::int32_t> ids = vocab_.encode(data::decode_utf8(text, name), name);
+  const std::vector<std::int32_t> ids =
+      vocab_.encode(data::tokenize(text, data::TokenKind::kChar, name), name);
   RECUR_CHECK(ids.size() >= 2,
               fmt::format("{}: needs at least 2 characters to score, has {}", name, ids.size()));
   const auto n = static_cast<index_t>(ids.size());
@@ -67,9 +68,9 @@ void CharLmModel::generate(const GenerateOptions& o,
   CharLmStream<float> stream = model_->make_stream(1);
   Tensor<float> logits(Shape{1, vocab_.size()});
   std::vector<std::int32_t> prime =
-      vocab_.encode(data::decode_utf8(o.prime_text, "--prime-text"), "--prime-text");
+      vocab_.encode(data::tokenize(o.prime_text, data::TokenKind::kChar, "--prime-text"), "--prime-text");
   if (prime.empty()) {
-    const std::int32_t newline = vocab_.find(U'\n');
+    const std::int32_t newline = vocab_.find("\n");
     prime.push_back(newline >= 0
                         ? newline
                         : static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab_.size()))));
@@ -79,7 +80,7 @@ void CharLmModel::generate(const GenerateOptions& o,
   for (std::int32_t id : prime) model_->step(stream, {id}, logits);
   for (long i = 0; i < o.length; ++i) {
     const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
-    emit(vocab_.decode(next));
+    emit(vocab_.token(next));
     model_->step(stream, {next}, logits);
   }
 }

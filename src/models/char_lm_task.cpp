@@ -7,7 +7,7 @@
 
 namespace recur::models {
 
-CharLmTask::CharLmTask(CharLm<float>& model, const data::CharVocab& vocab, const data::TokenBatches& batches)
+CharLmTask::CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches)
     : model_(model), vocab_(vocab), batches_(batches) {}
 
 long CharLmTask::batches_per_epoch() const {

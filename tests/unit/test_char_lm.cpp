@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "recur/autograd/functions.h"
+#include "recur/data/tokenize.h"
 #include "recur/models/char_lm.h"
 #include "recur/models/char_lm_checkpoint.h"
 #include "test_util.h"
@@ -307,14 +308,19 @@ TEST(CharLm, StreamComputesWithTheParametersItWasMadeWith) {
 // ---------------------------------------------------------------------------------------------
 // Checkpoints
 
+data::Vocab chars_of(std::string_view text) {
+  return data::Vocab::build(data::TokenKind::kChar,
+                            data::count_tokens(data::tokenize(text, data::TokenKind::kChar, "text")), {});
+}
+
 struct Trained {
-  data::CharVocab vocab;
+  data::Vocab vocab;
   std::unique_ptr<CharLm<float>> model;
 };
 
 Trained make_model(CellKind cell, bool tied) {
   Trained t;
-  t.vocab = data::CharVocab::from_text(U"h\u00E9llo w\u20ACrld!");  // ! space d h l o r w é € → 10
+  t.vocab = chars_of("h\u00E9llo w\u20ACrld!");  // ! space d h l o r w é € → 10
   t.model = std::make_unique<CharLm<float>>(small_config(cell, tied, t.vocab.size()));
   Rng rng(tied ? 31 : 30);
   t.model->init(rng);
@@ -429,15 +435,16 @@ TEST(CharLmCheckpoint, LoadErrorsNameTheFileAndTensor) {
   }
   {
     io::Safetensors f = file;
-    f.metadata()[kVocabKey] = data::CharVocab::from_text(U"abc").to_json();
+    f.metadata()[kVocabKey] = chars_of("abc").to_json();
     EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
-                                  {"model.safetensors: recur.vocab has 3 characters but recur.config says "
+                                  {"model.safetensors: recur.vocab has 3 tokens but recur.config says "
                                    "vocab_size 10"}));
   }
   {
     io::Safetensors f = file;
     f.metadata()[kVocabKey] = R"(["b", "a"])";
-    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); }, {"model.safetensors: recur.vocab[1]"}));
+    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
+                                  {"model.safetensors: recur.vocab token 1 = 'a' is not after 'b'"}));
   }
   {
     io::Safetensors f = file;

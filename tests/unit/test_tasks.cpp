@@ -8,7 +8,7 @@
 #include <string>
 
 #include "recur/autograd/functions.h"
-#include "recur/data/utf8.h"
+#include "recur/data/tokenize.h"
 #include "recur/models/char_lm_model.h"
 #include "recur/models/tasks.h"
 #include "test_util.h"
@@ -26,7 +26,8 @@ io::Safetensors reparse(const io::Safetensors& file, const std::string& source) 
 constexpr std::string_view kText = "to be, or not to be: that is the question.\n";
 
 io::Safetensors lm_file(std::uint64_t seed = 5) {
-  const data::CharVocab vocab = data::CharVocab::from_text(data::decode_utf8(kText, "text"));
+  const data::Vocab vocab = data::Vocab::build(
+      data::TokenKind::kChar, data::count_tokens(data::tokenize(kText, data::TokenKind::kChar, "t")), {});
   CharLmConfig c;
   c.num_layers = 2;
   c.rnn_size = 6;
@@ -102,7 +103,8 @@ TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
   const std::unique_ptr<TaskModel> opened = open_checkpoint(lm_file());
   const auto& lm = dynamic_cast<const CharLmModel&>(*opened);
   // The reference: one forward pass over the whole text, the mean of the 42 next-character losses.
-  const std::vector<std::int32_t> ids = lm.vocab().encode(data::decode_utf8(kText, "t"), "t");
+  const std::vector<std::int32_t> ids =
+      lm.vocab().encode(data::tokenize(kText, data::TokenKind::kChar, "t"), "t");
   const auto T = static_cast<index_t>(ids.size()) - 1;
   ag::Tape<float> tape;
   const auto out = lm.model().forward(tape, std::vector<std::int32_t>(ids.begin(), ids.end() - 1), T, 1, {},

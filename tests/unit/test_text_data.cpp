@@ -1,6 +1,6 @@
-// Text data: strict UTF-8 decoding and encoding (data/utf8.h), the character vocabulary
-// (data/char_vocab.h), char-rnn's batch layout and splits (data/text_batches.h), and the add-one
-// unigram / bigram floors (data/ngram.h). Expected values are written out by hand in each test.
+// Text data: strict UTF-8 decoding and encoding (data/utf8.h), char-rnn's batch layout and splits
+// (data/text_batches.h), and the add-one unigram / bigram floors (data/ngram.h). Expected values
+// are written out by hand in each test.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "recur/data/char_vocab.h"
 #include "recur/data/ngram.h"
 #include "recur/data/text_batches.h"
+#include "recur/data/tokenize.h"
 #include "recur/data/utf8.h"
 #include "recur/rng.h"
 #include "test_util.h"
@@ -126,87 +126,6 @@ TEST(Utf8, DescribeCodePoint) {
   EXPECT_EQ(describe_code_point(0x85), "U+0085");
   EXPECT_EQ(describe_code_point(0xD800), "U+D800");
   EXPECT_EQ(describe_code_point(0x110000), "U+110000");
-}
-
-// ---------------------------------------------------------------------------------------------
-// CharVocab
-
-TEST(CharVocab, FromTextIsSortedByCodePointIncludingNonAscii) {
-  // Characters appear out of order and repeated; non-ASCII ones above and between each other.
-  const std::u32string text = U"\U0001F600\u20ACzb\u00F6a\nb \u00E9a\u20AC";
-  const CharVocab v = CharVocab::from_text(text);
-  const std::u32string expected = {U'\n', U' ', U'a', U'b', U'z', 0xE9, 0xF6, 0x20AC, 0x1F600};
-  EXPECT_EQ(v.chars(), expected);
-  EXPECT_EQ(v.size(), 9);
-  EXPECT_EQ(CharVocab::from_text(U"").size(), 0);
-  // The vocabulary depends only on the set of characters.
-  EXPECT_EQ(CharVocab::from_text(U"ab\u00E9"), CharVocab::from_text(U"\u00E9\u00E9baab"));
-}
-
-TEST(CharVocab, FindEncodeDecode) {
-  const CharVocab v = CharVocab::from_text(U"hello w\u00F6rld \u20AC");
-  // Sorted: ' ' d e h l o r w ö €
-  ASSERT_EQ(v.chars(), (std::u32string{U' ', U'd', U'e', U'h', U'l', U'o', U'r', U'w', 0xF6, 0x20AC}));
-  EXPECT_EQ(v.find(U' '), 0);
-  EXPECT_EQ(v.find(U'h'), 3);
-  EXPECT_EQ(v.find(0x20AC), 9);
-  EXPECT_EQ(v.find(U'z'), -1);
-  EXPECT_EQ(v.find(U'a'), -1);  // below 'd', between existing entries
-  EXPECT_EQ(v.find(0x10FFFF), -1);
-  EXPECT_EQ(v.encode(U"hello", "prompt"), (std::vector<std::int32_t>{3, 2, 4, 4, 5}));
-  EXPECT_EQ(v.encode(U"w\u00F6rd \u20AC", "prompt"), (std::vector<std::int32_t>{7, 8, 6, 1, 0, 9}));
-  EXPECT_EQ(v.encode(U"", "prompt"), std::vector<std::int32_t>{});
-  EXPECT_EQ(v.char_at(8), char32_t{0xF6});
-  EXPECT_EQ(v.decode(3), "h");
-  EXPECT_EQ(v.decode(8), "\xC3\xB6");
-  EXPECT_EQ(v.decode(9), "\xE2\x82\xAC");
-  EXPECT_TRUE(throws_error_with([&] { v.decode(10); }, {"token id 10", "vocabulary of 10"}));
-  EXPECT_TRUE(throws_error_with([&] { v.char_at(-1); }, {"token id -1", "vocabulary of 10"}));
-}
-
-TEST(CharVocab, EncodeErrorListsEveryMissingCharacterOnceSorted) {
-  const CharVocab v = CharVocab::from_text(U"abc");
-  EXPECT_EQ(error_message([&] { v.encode(U"az\u00E9Q\tbzQ\u00E9\t", "the prompt"); }),
-            "the prompt has 4 characters not in the model's vocabulary: U+0009, 'Q', 'z', '\xC3\xA9'");
-  EXPECT_EQ(error_message([&] { v.encode(U"ab ca ", "data/val.txt"); }),
-            "data/val.txt has 1 character not in the model's vocabulary: U+0020");
-}
-
-TEST(CharVocab, JsonRoundTrip) {
-  EXPECT_EQ(CharVocab::from_text(U"ba").to_json(), R"(["a","b"])");
-  // Characters JSON must escape, control characters, and 2/3/4-byte UTF-8.
-  const CharVocab v = CharVocab::from_text(U"\"\\\n\t /{\u00E9\u20AC\U0001F600\u007F");
-  const std::string json = v.to_json();
-  const CharVocab back = CharVocab::from_json(json, "ckpt.safetensors");
-  EXPECT_EQ(back, v);
-  EXPECT_EQ(back.chars(), v.chars());
-  EXPECT_EQ(back.size(), 11);
-  EXPECT_EQ(back.to_json(), json);
-}
-
-TEST(CharVocab, FromJsonRejectsMalformedVocabulariesNamingTheSource) {
-  const std::string src = "ckpt.safetensors";
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"({"a": 1})", src); },
-                                {"ckpt.safetensors: recur.vocab must be a JSON array"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"("abc")", src); },
-                                {"ckpt.safetensors: recur.vocab must be a JSON array"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"(["a", 1])", src); },
-                                {"ckpt.safetensors: recur.vocab[1] is not a string"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"(["a", "bc"])", src); },
-                                {"ckpt.safetensors: recur.vocab[1] must be exactly one character, has 2"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"(["a", ""])", src); },
-                                {"ckpt.safetensors: recur.vocab[1] must be exactly one character, has 0"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json(R"(["a", "c", "b"])", src); },
-                                {"ckpt.safetensors: recur.vocab[2] = 'b' is not after 'c'", "sorted"}));
-  EXPECT_TRUE(
-      throws_error_with([&] { CharVocab::from_json(R"(["a", "b", "b"])", src); },
-                        {"ckpt.safetensors: recur.vocab[2] = 'b' is not after 'b'", "without repeats"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json("[]", src); },
-                                {"ckpt.safetensors: recur.vocab is empty"}));
-  EXPECT_TRUE(throws_error_with([&] { CharVocab::from_json("[\"a\",", src); },
-                                {"ckpt.safetensors: recur.vocab is not valid JSON"}));
-  // A multi-byte character is one character.
-  EXPECT_EQ(CharVocab::from_json("[\"a\", \"\xE2\x82\xAC\"]", src).chars(), (std::u32string{U'a', 0x20AC}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,8 +325,9 @@ TEST(NgramFloors, TrainingTextScoresBetterThanItsShuffle) {
   Rng rng(5);
   std::string text;
   while (text.size() < 3000) text += words[rng.below(static_cast<std::uint32_t>(words.size()))];
-  const CharVocab vocab = CharVocab::from_text(decode_utf8(text, "words"));
-  const std::vector<std::int32_t> tokens = vocab.encode(decode_utf8(text, "words"), "words");
+  const std::vector<std::string> chars = tokenize(text, TokenKind::kChar, "words");
+  const Vocab vocab = Vocab::build(TokenKind::kChar, count_tokens(chars), {});
+  const std::vector<std::int32_t> tokens = vocab.encode(chars, "words");
   std::vector<std::int32_t> shuffled = tokens;
   for (size_t i = shuffled.size() - 1; i > 0; --i)
     std::swap(shuffled[i], shuffled[rng.below(static_cast<std::uint32_t>(i + 1))]);

@@ -2,16 +2,16 @@
 //
 // Tensors: the model's PyTorch state_dict (embedding.weight, rnn.weight_ih_l0, …, decoder.weight,
 // decoder.bias; a tied decoder.weight is stored as a copy of embedding.weight). __metadata__:
-// recur.task "lm", recur.config (CharLmConfig::to_json) and recur.vocab (CharVocab::to_json). That
-// is all `sample` and `eval` need; a file without recur.task (written before it existed) loads too. A
-// training checkpoint adds tensors under "train." and the key recur.train (see cli/train.cpp); readers of the
-// model ignore both.
+// recur.task "lm", recur.config (CharLmConfig::to_json) and recur.vocab (data::Vocab::to_json, of
+// characters). That is all `sample` and `eval` need; a file without recur.task (written before it existed)
+// loads too. A training checkpoint adds tensors under "train." and the key recur.train (see cli/train.cpp);
+// readers of the model ignore both.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "recur/data/char_vocab.h"
+#include "recur/data/vocab.h"
 #include "recur/io/safetensors.h"
 #include "recur/models/char_lm.h"
 #include "recur/models/checkpoint.h"
@@ -19,11 +19,11 @@
 namespace recur::models {
 
 // The model's tensors and the three metadata keys.
-io::Safetensors char_lm_file(const CharLm<float>& model, const data::CharVocab& vocab);
+io::Safetensors char_lm_file(const CharLm<float>& model, const data::Vocab& vocab);
 
 struct LoadedCharLm {
   std::unique_ptr<CharLm<float>> model;
-  data::CharVocab vocab;
+  data::Vocab vocab;
   io::Safetensors file;  // everything the file held (training state included)
 };
 

@@ -29,11 +29,11 @@ class CharLmModel final : public TaskModel {
                 const std::function<void(std::string_view)>& emit) const override;
 
   const CharLm<float>& model() const { return *model_; }
-  const data::CharVocab& vocab() const { return vocab_; }
+  const data::Vocab& vocab() const { return vocab_; }
 
  private:
   std::unique_ptr<CharLm<float>> model_;
-  data::CharVocab vocab_;
+  data::Vocab vocab_;
 };
 
 // The task's entry in tasks() (models/tasks.h).

@@ -4,8 +4,8 @@
 // validation (whose batches carry their own state from zeros, as char-rnn evaluates).
 #pragma once
 
-#include "recur/data/char_vocab.h"
 #include "recur/data/text_batches.h"
+#include "recur/data/vocab.h"
 #include "recur/models/char_lm.h"
 #include "recur/train/trainer.h"
 
@@ -14,7 +14,7 @@ namespace recur::models {
 class CharLmTask final : public train::TrainingTask {
  public:
   // All three must outlive the task.
-  CharLmTask(CharLm<float>& model, const data::CharVocab& vocab, const data::TokenBatches& batches);
+  CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches);
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
   long batches_per_epoch() const override;
@@ -29,7 +29,7 @@ class CharLmTask final : public train::TrainingTask {
 
  private:
   CharLm<float>& model_;
-  const data::CharVocab& vocab_;
+  const data::Vocab& vocab_;
   const data::TokenBatches& batches_;
   layers::RnnStateValues<float> carry_;  // empty: zeros
   layers::RnnState<float> pending_;      // the last batch's final state, until after_step

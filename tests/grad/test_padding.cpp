@@ -1,0 +1,95 @@
+// Padding never leaks into a loss or a gradient: a padded batch of variable-length sequences
+// (data::pad_batch) through a bidirectional 2-layer LSTM tagger gives the summed loss and every
+// parameter's gradient of its items run one at a time, unpadded, in double precision.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "recur/autograd/functions.h"
+#include "recur/data/sequence_batches.h"
+#include "recur/layers/embedding.h"
+#include "recur/layers/linear.h"
+#include "recur/layers/rnn.h"
+
+namespace recur::layers {
+namespace {
+
+constexpr index_t kVocab = 9, kWidth = 4, kHidden = 3, kTags = 5;
+constexpr std::int32_t kIgnore = -100;
+
+struct Tagger {
+  nn::ParameterTable<double> params;
+  Embedding<double> embedding{params, "embedding.", kVocab, kWidth};
+  Rnn<double> rnn{params, {nn::CellKind::kLstm, kWidth, kHidden, 2, true}, "rnn."};
+  Linear<double> output{params, "output.", 2 * kHidden, kTags};
+  Tagger() {
+    params.freeze();
+    Rng rng(21);
+    embedding.init(rng);
+    rnn.init(rng);
+    output.init(rng);
+  }
+  // Σ of the cross-entropies of every real step of the batch.
+  ag::Var<double> loss(ag::Tape<double>& tape, const data::PaddedBatch& words,
+                       const data::PaddedBatch& tags) {
+    const ag::Var<double> x =
+        ag::reshape(embedding.forward(tape, words.ids), Shape{words.T, words.B, kWidth});
+    const RnnResult<double> r = rnn.forward(x, words.lengths);
+    const ag::Var<double> logits =
+        output.forward(ag::reshape(r.output, Shape{words.T * words.B, 2 * kHidden}));
+    ops::CrossEntropyOptions ce;
+    ce.ignore_index = kIgnore;
+    ce.reduction = ops::Reduction::kSum;
+    return ag::cross_entropy(logits, tags.ids, ce);
+  }
+};
+
+TEST(Padding, APaddedBatchIsItsItemsOneByOne) {
+  const std::vector<std::vector<std::int32_t>> words = {{1, 4, 2, 3, 3}, {7}, {5, 5, 0}, {6, 2}};
+  const std::vector<std::vector<std::int32_t>> tags = {{0, 1, 2, 3, 4}, {2}, {4, 4, 1}, {3, 0}};
+  Tagger m;
+  const std::vector<index_t> order = {2, 0, 3, 1};
+  // Words are padded with id 8, which no item uses, so its row of the table must get no gradient.
+  constexpr std::int32_t kPadWord = 8;
+  const data::PaddedBatch w = data::pad_batch(words, order, kPadWord),
+                          t = data::pad_batch(tags, order, kIgnore);
+  ASSERT_EQ(w.T, 5);
+  m.params.zero_grad();
+  ag::Tape<double> tape;
+  const ag::Var<double> batch_loss = m.loss(tape, w, t);
+  tape.backward(batch_loss);
+  const std::vector<double> batch_grads(m.params.flat_grads().data(),
+                                        m.params.flat_grads().data() + m.params.numel());
+
+  double items_loss = 0;
+  m.params.zero_grad();  // each item's backward adds into the same gradients
+  for (index_t i = 0; i < 4; ++i) {
+    ag::Tape<double> one;
+    const ag::Var<double> l =
+        m.loss(one, data::pad_batch(words, {i}, kPadWord), data::pad_batch(tags, {i}, kIgnore));
+    items_loss += l.item();
+    one.backward(l);
+  }
+  // The same sums in another order: equal to rounding.
+  constexpr double kReorderedSumTolerance = 1e-12;
+  EXPECT_NEAR(batch_loss.item(), items_loss, kReorderedSumTolerance);
+  EXPECT_GT(items_loss, 1.0);
+  const Tensor<double> g = m.params.flat_grads();
+  double norm = 0;
+  for (index_t i = 0; i < m.params.numel(); ++i) {
+    ASSERT_NEAR(batch_grads[static_cast<size_t>(i)], g[i], kReorderedSumTolerance)
+        << "gradient element " << i;
+    norm += g[i] * g[i];
+  }
+  EXPECT_GT(norm, 1e-6);
+  // The padding's row of the table, looked up 9 times in the batch, gets exactly nothing; a real
+  // word's row does.
+  const index_t table = m.params.entry(m.embedding.weight_id()).offset;
+  for (index_t e = 0; e < kWidth; ++e) {
+    EXPECT_EQ(batch_grads[static_cast<size_t>(table + kPadWord * kWidth + e)], 0.0) << e;
+    EXPECT_NE(batch_grads[static_cast<size_t>(table + 5 * kWidth + e)], 0.0) << e;
+  }
+}
+
+}  // namespace
+}  // namespace recur::layers

@@ -27,12 +27,14 @@ void run_inspect(const std::string& path) {
   for (const char* key : {models::kTrainKey, models::kBestKey}) {
     if (!file.metadata().count(key)) continue;
     const nlohmann::json info = nlohmann::json::parse(file.metadata().at(key));
-    fmt::print("{:<10} iteration {}, epoch {:.2f}, {} tokens, best val loss {} (iteration {})\n",
+    // "best_metric" / "best_value" since validations return several metrics; "best_val_loss" before.
+    const nlohmann::json best =
+        info.contains("best_value") ? info["best_value"] : info.value("best_val_loss", nlohmann::json());
+    fmt::print("{:<10} iteration {}, epoch {:.2f}, {} tokens, best val {} {} (iteration {})\n",
                std::string_view(key) == models::kTrainKey ? "training" : "best", info.value("iteration", 0L),
                info.value("epoch", 0.0), info.value("tokens", 0L),
-               info.contains("best_val_loss") && !info["best_val_loss"].is_null()
-                   ? fmt::format("{:.4f}", info["best_val_loss"].get<double>())
-                   : std::string("—"),
+               info.value("best_metric", std::string("loss")),
+               best.is_number() ? fmt::format("{:.4f}", best.get<double>()) : std::string("—"),
                info.value("best_iteration", 0L));
   }
 }

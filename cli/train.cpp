@@ -337,7 +337,7 @@ void run_training(TrainOptions o, const CLI::App& command) {
     fmt::print(stderr, "interrupted at iteration {}; continue with: recur train --resume {}\n",
                trainer.iteration(), (dir / "last.safetensors").string());
   fmt::print(stderr, "best val loss {:.4f} at iteration {}; sample with: recur sample {}\n",
-             trainer.best_validation_loss(), trainer.best_iteration(), (dir / "best.safetensors").string());
+             trainer.best_value(), trainer.best_iteration(), (dir / "best.safetensors").string());
 }
 
 }  // namespace

@@ -14,13 +14,13 @@ long CharLmTask::batches_per_epoch() const {
   return batches_.count(data::Split::kTrain);
 }
 
-ag::Var<float> CharLmTask::training_loss(ag::Tape<float>& tape, long index, Rng& rng) {
+train::TrainingBatch CharLmTask::training_batch(ag::Tape<float>& tape, long /*epoch*/, long index, Rng& rng) {
   if (index == 0) carry_ = {};  // each epoch starts its streams from zero states
   const data::TokenBatch batch = batches_.get(data::Split::kTrain, index);
   auto out =
       model_.forward(tape, batch.inputs, batch.T, batch.B, layers::constants(tape, carry_), true, &rng);
   pending_ = std::move(out.state);
-  return ag::cross_entropy(out.logits, batch.targets);
+  return {ag::cross_entropy(out.logits, batch.targets), batch.T * batch.B};
 }
 
 void CharLmTask::after_step(bool applied) {
@@ -32,7 +32,7 @@ bool CharLmTask::has_validation() const {
   return batches_.count(data::Split::kVal) > 0;
 }
 
-double CharLmTask::validation_loss() {
+train::Metrics CharLmTask::validate() {
   const index_t n = batches_.count(data::Split::kVal);
   double total = 0;
   layers::RnnStateValues<float> state;
@@ -45,7 +45,7 @@ double CharLmTask::validation_loss() {
     total += ag::cross_entropy(out.logits, batch.targets).item();
     state = layers::values_of(out.state);
   }
-  return total / static_cast<double>(n);
+  return {{"loss", total / static_cast<double>(n)}};
 }
 
 io::Safetensors CharLmTask::model_file() const {

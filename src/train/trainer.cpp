@@ -58,8 +58,9 @@ Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& sc
       schedule_(schedule),
       rng_(rng),
       options_(std::move(options)),
-      best_val_(std::numeric_limits<double>::infinity()),
-      last_val_(std::numeric_limits<double>::quiet_NaN()) {
+      best_metric_(task.best_metric()),
+      best_value_(best_metric_.higher_is_better ? -std::numeric_limits<double>::infinity()
+                                                : std::numeric_limits<double>::infinity()) {
   RECUR_CHECK(
       options_.total_iterations >= 1 && options_.eval_every >= 1 && options_.max_nonfinite_steps >= 1,
       fmt::format("trainer: total_iterations ({}), eval_every ({}) and max_nonfinite_steps ({}) must be "
@@ -73,6 +74,10 @@ Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& sc
 
 Trainer::~Trainer() = default;
 
+bool Trainer::improves(double value) const {
+  return best_metric_.higher_is_better ? value > best_value_ : value < best_value_;
+}
+
 void Trainer::message(const std::string& text) {
   progress_->message(text);
 }
@@ -84,8 +89,14 @@ void Trainer::restore(const io::Safetensors& file) {
   try {
     const json state = json::parse(meta.at("recur.train"));
     iteration_ = state.at("iteration").get<long>();
-    best_val_ = state.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity()
-                                                    : state.at("best_val_loss").get<double>();
+    tokens_ = state.at("tokens").get<std::int64_t>();
+    // "best_value" since validations return several metrics; "best_val_loss" before.
+    const json& best = state.contains("best_value") ? state.at("best_value") : state.at("best_val_loss");
+    if (!best.is_null()) best_value_ = best.get<double>();
+    const std::string metric = state.value("best_metric", std::string("loss"));
+    RECUR_REQUIRE(metric == best_metric_.name,
+                  fmt::format("{}: the run selected its best model by {}, this task selects by {}",
+                              file.source(), metric, best_metric_.name));
     best_iteration_ = state.at("best_iteration").get<long>();
     nonfinite_in_row_ = state.at("nonfinite_in_row").get<int>();
     const json& r = state.at("rng");
@@ -120,8 +131,9 @@ void Trainer::save(const std::filesystem::path& path, bool with_training_state) 
   io::Safetensors file = task_.model_file();
   json info{{"iteration", iteration_},
             {"epoch", double(iteration_) / double(task_.batches_per_epoch())},
-            {"tokens", iteration_ * task_.tokens_per_batch()},
-            {"best_val_loss", std::isfinite(best_val_) ? json(best_val_) : json(nullptr)},
+            {"tokens", tokens_},
+            {"best_metric", best_metric_.name},
+            {"best_value", std::isfinite(best_value_) ? json(best_value_) : json(nullptr)},
             {"best_iteration", best_iteration_}};
   if (with_training_state) {
     const Rng::State rs = rng_.state();
@@ -147,33 +159,51 @@ void Trainer::save(const std::filesystem::path& path, bool with_training_state) 
 
 void Trainer::evaluate_and_save(bool final_evaluation) {
   const std::filesystem::path& dir = options_.checkpoint_dir;
-  const std::int64_t tokens = iteration_ * task_.tokens_per_batch();
   std::string note;
-  last_val_ = task_.has_validation() ? task_.validation_loss() : std::numeric_limits<double>::quiet_NaN();
-  const bool has_val = task_.has_validation();
-  if (has_val) {
+  bool finite_metrics = true;
+  if (task_.has_validation()) {
+    const Metrics metrics = task_.validate();
+    const auto best = metrics.find(best_metric_.name);
+    RECUR_CHECK(best != metrics.end(),
+                fmt::format("trainer: the validation has no {}, the metric that selects the best model",
+                            best_metric_.name));
+    const double value = best->second;
+    // The loss drives the schedule and the plot where the task reports one; else the best metric,
+    // turned so that lower is better for the schedule.
+    const auto loss = metrics.find("loss");
+    const double schedule_value = loss != metrics.end()           ? loss->second
+                                  : best_metric_.higher_is_better ? -value
+                                                                  : value;
     // Only scheduled evaluations drive the schedule, so a run stopped early and resumed sees the
     // same schedule events as one trained straight through.
-    if (!final_evaluation) schedule_.on_validation(last_val_);
-    progress_->set_val_loss(last_val_);
-    plot_->add_val(static_cast<double>(tokens), last_val_);
-    metrics_->write(
-        json{{"event", "val"}, {"iteration", iteration_}, {"tokens", tokens}, {"val_loss", last_val_}});
-    if (last_val_ < best_val_) {
-      best_val_ = last_val_;
+    if (!final_evaluation) schedule_.on_validation(schedule_value);
+    progress_->set_val_loss(value);
+    if (loss != metrics.end()) plot_->add_val(static_cast<double>(tokens_), loss->second);
+    json record{{"event", "val"}, {"iteration", iteration_}, {"tokens", tokens_}};
+    std::string shown;
+    for (const auto& [name, v] : metrics) {
+      record["val_" + name] = v;
+      shown += fmt::format("{}{} {:.4f}", shown.empty() ? "" : ", ", name, v);
+      finite_metrics = finite_metrics && std::isfinite(v);
+    }
+    metrics_->write(record);
+    if (improves(value)) {
+      best_value_ = value;
       best_iteration_ = iteration_;
       save(dir / "best.safetensors", false);
       note = " (best, saved best.safetensors)";
     }
+    note = fmt::format("val {}{}", shown, note);
+  } else {
+    note = "no validation data";
   }
   // Never overwrite the last good checkpoint with a diverged model.
-  if ((!has_val || std::isfinite(last_val_)) && all_finite(task_.params().flat_values()))
+  if (finite_metrics && all_finite(task_.params().flat_values()))
     save(dir / "last.safetensors", true);
   else
     note += "; the model is not finite: last.safetensors not overwritten";
   plot_->write_svg(dir / "loss.svg");
-  progress_->message(fmt::format("iteration {}/{}: val loss {:.4f}{}", iteration_, options_.total_iterations,
-                                 last_val_, note));
+  progress_->message(fmt::format("iteration {}/{}: {}", iteration_, options_.total_iterations, note));
 }
 
 void Trainer::run() {
@@ -191,12 +221,14 @@ void Trainer::run() {
   while (iteration_ < options_.total_iterations && !g_interrupted) {
     params.zero_grad();
     ag::Tape<float> tape;
-    const ag::Var<float> loss = task_.training_loss(tape, iteration_ % n, rng_);
+    const TrainingBatch batch = task_.training_batch(tape, iteration_ / n, iteration_ % n, rng_);
+    const ag::Var<float>& loss = batch.loss;
     tape.backward(loss);
     const float grad_norm =
         options_.clip_mode == ClipMode::kNorm ? clip_grad_norm(params, clip) : clip_grad_value(params, clip);
     const double loss_value = loss.item();
     ++iteration_;
+    tokens_ += batch.tokens;
     const bool finite = std::isfinite(loss_value) && std::isfinite(grad_norm);
     if (finite) {
       nonfinite_in_row_ = 0;
@@ -216,7 +248,7 @@ void Trainer::run() {
           fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); "
                       "the last good checkpoint {} is intact",
                       nonfinite_in_row_, (dir / "last.safetensors").string()));
-    const std::int64_t tokens = iteration_ * task_.tokens_per_batch();
+    const std::int64_t tokens = tokens_;
     const double epoch = double(iteration_) / double(n);
     progress_->update({iteration_, epoch, tokens, loss_value});
     metrics_->write(json{{"event", "train"},

@@ -18,11 +18,10 @@ class CharLmTask final : public train::TrainingTask {
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
   long batches_per_epoch() const override;
-  std::int64_t tokens_per_batch() const override { return batches_.tokens_per_batch(); }
-  ag::Var<float> training_loss(ag::Tape<float>& tape, long index, Rng& rng) override;
+  train::TrainingBatch training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) override;
   void after_step(bool applied) override;
   bool has_validation() const override;
-  double validation_loss() override;
+  train::Metrics validate() override;  // {"loss": mean nats per character}
   io::Safetensors model_file() const override;
   void save_state(io::Safetensors& file) const override;  // train.carry.h.<layer>, train.carry.c.<layer>
   void load_state(const io::Safetensors& file) override;

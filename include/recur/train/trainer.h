@@ -1,9 +1,10 @@
 // Trainer: the training loop every task shares, with exact resume.
 //
-//   for each iteration:  loss = task.training_loss(batch)  → backward → clip → (skip if not finite)
-//                        → optimizer step → schedule events → progress, metrics.jsonl
-//   every eval_every:    task.validation_loss() → best.safetensors (model only) when it improves,
-//                        last.safetensors (model + everything --resume needs), loss.svg
+//   for each iteration:  loss = task.training_batch(epoch, index)  → backward → clip → (skip if not
+//                        finite) → optimizer step → schedule events → progress, metrics.jsonl
+//   every eval_every:    task.validate() → best.safetensors (model only) when the task's best
+//                        metric improves, last.safetensors (model + everything --resume needs),
+//                        loss.svg
 //
 // A task (a model and its data: a character LM, later a tagger or a seq2seq model) plugs in by
 // implementing TrainingTask. The trainer owns the counters, the clipping and non-finite policy, the
@@ -19,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -36,26 +38,47 @@ namespace recur::train {
 class MetricsLog;
 class LossPlot;
 
+// Validation metrics by name: {"loss": 1.38} for a language model, {"loss": …, "accuracy": …} for a
+// classifier. Ordered by name, so metrics.jsonl and messages list them the same way every time.
+using Metrics = std::map<std::string, double>;
+
+// The metric that selects best.safetensors, and its direction: loss and RMSE lower is better;
+// accuracy, F1 and BLEU higher.
+struct BestMetric {
+  std::string name = "loss";
+  bool higher_is_better = false;
+};
+
+// One training batch: its mean loss on the tape and how many tokens (predictions, elements) it
+// holds, for the tokens column of metrics.jsonl and the progress rate.
+struct TrainingBatch {
+  ag::Var<float> loss;
+  std::int64_t tokens = 0;
+};
+
+// A model and its data, as the trainer sees them. A small task writes params(), its batches and
+// its loss, and model_file(); the rest has defaults.
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
   virtual nn::ParameterTable<float>& params() = 0;
+  // Batches in one pass over the training data (an epoch).
   virtual long batches_per_epoch() const = 0;
-  virtual std::int64_t tokens_per_batch() const = 0;
-  // Records the mean loss of training batch `index` (0 ≤ index < batches_per_epoch()) on `tape`;
-  // a new epoch starts at index 0.
-  virtual ag::Var<float> training_loss(ag::Tape<float>& tape, long index, Rng& rng) = 0;
+  // Records the mean loss of training batch `index` of epoch `epoch` (0 ≤ index <
+  // batches_per_epoch()) on `tape`.
+  virtual TrainingBatch training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) = 0;
   // After each iteration: whether the optimizer step was applied (false: the loss or gradient was
   // not finite and the step was skipped).
-  virtual void after_step(bool applied) = 0;
-  virtual bool has_validation() const = 0;
-  // Mean validation loss (called only when has_validation()).
-  virtual double validation_loss() = 0;
+  virtual void after_step(bool /*applied*/) {}
+  virtual bool has_validation() const { return false; }
+  // The validation metrics (called only when has_validation()); must include best_metric().name.
+  virtual Metrics validate() { return {}; }
+  virtual BestMetric best_metric() const { return {}; }
   // The model as a file that stands alone (tensors and the metadata a reader needs).
   virtual io::Safetensors model_file() const = 0;
-  // Carried state between batches, in and out of last.safetensors (tensor names under "train.").
-  virtual void save_state(io::Safetensors& file) const = 0;
-  virtual void load_state(const io::Safetensors& file) = 0;
+  // State carried between batches, in and out of last.safetensors (tensor names under "train.").
+  virtual void save_state(io::Safetensors& /*file*/) const {}
+  virtual void load_state(const io::Safetensors& /*file*/) {}
 };
 
 enum class ClipMode { kNorm, kValue };
@@ -93,7 +116,8 @@ class Trainer {
   void message(const std::string& text);
 
   long iteration() const { return iteration_; }
-  double best_validation_loss() const { return best_val_; }
+  // The best value of the task's best_metric() so far (±inf before any validation).
+  double best_value() const { return best_value_; }
   long best_iteration() const { return best_iteration_; }
   bool interrupted() const { return interrupted_; }
 
@@ -106,9 +130,13 @@ class Trainer {
   LrSchedule& schedule_;
   Rng& rng_;
   TrainerOptions options_;
+  bool improves(double value) const;
+
+  BestMetric best_metric_;
   long iteration_ = 0, best_iteration_ = 0;
+  std::int64_t tokens_ = 0;
   int nonfinite_in_row_ = 0;
-  double best_val_, last_val_;
+  double best_value_;
   bool interrupted_ = false;
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<MetricsLog> metrics_;

@@ -1,0 +1,227 @@
+// train::Trainer with small tasks of its own: a classifier whose best model is chosen by a metric
+// where higher is better, with batches of different sizes; a task that writes only the required
+// methods; and exact resume of both.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "recur/autograd/functions.h"
+#include "recur/io/parameters_io.h"
+#include "recur/layers/linear.h"
+#include "recur/train/trainer.h"
+
+namespace recur::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Logistic regression on two noisy Gaussian clouds in 2-D: 60 training points in batches of 7
+// (the last batch holds 4), 40 validation points. validate() gives loss and accuracy.
+class Clouds final : public TrainingTask {
+ public:
+  explicit Clouds(bool select_by_accuracy) : select_by_accuracy_(select_by_accuracy) {
+    params_.freeze();
+    Rng rng(1);
+    linear_.init(rng);
+    Rng data(2);
+    for (int i = 0; i < 100; ++i) {
+      const int label = i % 2;
+      const float cx = label ? 1.0f : -1.0f;
+      points_.push_back({cx + 1.2f * data.normal<float>(), 1.2f * data.normal<float>()});
+      labels_.push_back(label);
+    }
+  }
+
+  nn::ParameterTable<float>& params() override { return params_; }
+  long batches_per_epoch() const override { return 9; }  // ceil(60 / 7)
+  TrainingBatch training_batch(ag::Tape<float>& tape, long /*epoch*/, long index, Rng&) override {
+    const int begin = static_cast<int>(index) * 7, end = std::min(60, begin + 7);
+    return {loss_of(tape, begin, end), end - begin};
+  }
+  bool has_validation() const override { return true; }
+  Metrics validate() override {
+    ag::Tape<float> tape;
+    ag::NoGrad<float> no_grad(tape);
+    const ag::Var<float> logits = logits_of(tape, 60, 100);
+    int correct = 0;
+    for (int i = 0; i < 40; ++i) {
+      const float* row = logits.value().data() + 2 * i;
+      correct += (row[1] > row[0] ? 1 : 0) == labels_[static_cast<size_t>(60 + i)];
+    }
+    return {{"loss", loss_of(tape, 60, 100).item()}, {"accuracy", correct / 40.0}};
+  }
+  BestMetric best_metric() const override {
+    return select_by_accuracy_ ? BestMetric{"accuracy", true} : BestMetric{};
+  }
+  io::Safetensors model_file() const override {
+    io::Safetensors file;
+    io::store_parameters(file, params_);
+    return file;
+  }
+
+ private:
+  ag::Var<float> logits_of(ag::Tape<float>& tape, int begin, int end) const {
+    Tensor<float> x(Shape{end - begin, 2});
+    for (int i = begin; i < end; ++i) {
+      x[2 * (i - begin)] = points_[static_cast<size_t>(i)][0];
+      x[2 * (i - begin) + 1] = points_[static_cast<size_t>(i)][1];
+    }
+    return linear_.forward(tape.constant(x));
+  }
+  ag::Var<float> loss_of(ag::Tape<float>& tape, int begin, int end) const {
+    return ag::cross_entropy(logits_of(tape, begin, end),
+                             std::vector<std::int32_t>(labels_.begin() + begin, labels_.begin() + end));
+  }
+
+  bool select_by_accuracy_;
+  nn::ParameterTable<float> params_;
+  layers::Linear<float> linear_{params_, "linear.", 2, 2};
+  std::vector<std::array<float, 2>> points_;
+  std::vector<std::int32_t> labels_;
+};
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("recur_trainer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+            "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  TrainerOptions options(long iterations, const std::string& run) const {
+    TrainerOptions o;
+    o.total_iterations = iterations;
+    o.eval_every = 5;
+    o.checkpoint_dir = dir_ / run;
+    o.progress.mode = ProgressOptions::Mode::kLog;
+    o.progress.log_every = 1000;
+    return o;
+  }
+  std::vector<nlohmann::json> records(const std::string& run, const char* event) const {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(dir_ / run / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.at("event") == event) out.push_back(j);
+    }
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(TrainerTest, TheBestModelIsChosenByTheTasksMetricAndDirection) {
+  for (bool by_accuracy : {true, false}) {
+    SCOPED_TRACE(by_accuracy ? "accuracy" : "loss");
+    const std::string run = by_accuracy ? "acc" : "loss";
+    Clouds task(by_accuracy);
+    auto optimizer = make_optimizer(task.params(), SgdOptions{0.5});
+    auto schedule = make_schedule(0.5, ConstantOptions{});
+    Rng rng(3);
+    Trainer trainer(task, *optimizer, *schedule, rng, options(40, run));
+    trainer.run();
+    // Every validation record has both metrics; the best is the max accuracy (first reached) or
+    // the min loss.
+    const auto vals = records(run, "val");
+    ASSERT_EQ(vals.size(), 8u);
+    double best = by_accuracy ? -1 : 1e9;
+    long best_iteration = 0;
+    for (const auto& v : vals) {
+      ASSERT_TRUE(v.contains("val_loss") && v.contains("val_accuracy")) << v.dump();
+      const double x = by_accuracy ? v.at("val_accuracy").get<double>() : v.at("val_loss").get<double>();
+      if (by_accuracy ? x > best : x < best) {
+        best = x;
+        best_iteration = v.at("iteration").get<long>();
+      }
+    }
+    EXPECT_EQ(trainer.best_value(), best);
+    EXPECT_EQ(trainer.best_iteration(), best_iteration);
+    if (by_accuracy) {
+      EXPECT_GT(best, 0.7);  // it learned
+    }
+    const io::Safetensors saved = io::Safetensors::read_file((dir_ / run / "best.safetensors").string());
+    const auto info = nlohmann::json::parse(saved.metadata().at("recur.best"));
+    EXPECT_EQ(info.at("best_metric"), by_accuracy ? "accuracy" : "loss");
+    EXPECT_EQ(info.at("best_value").get<double>(), best);
+    EXPECT_EQ(info.at("best_iteration").get<long>(), best_iteration);
+    // Tokens count each batch's own size: 4 epochs of 60 points and 4 more batches of 7.
+    EXPECT_EQ(records(run, "train").back().at("tokens").get<long>(), 4 * 60 + 4 * 7);
+  }
+}
+
+TEST_F(TrainerTest, ResumeIsExactAndKeepsTheTokenCount) {
+  const auto train = [&](long iterations, const std::string& run, bool resume) {
+    Clouds task(true);
+    auto optimizer = make_optimizer(task.params(), AdamOptions{0.05});
+    auto schedule = make_schedule(0.05, ConstantOptions{});
+    Rng rng(3);
+    Trainer trainer(task, *optimizer, *schedule, rng, options(iterations, run));
+    if (resume) {
+      const io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
+      io::load_parameters(last, task.params(), {"train."});
+      trainer.restore(last);
+    }
+    trainer.run();
+    return std::vector<float>(task.params().flat_values().data(),
+                              task.params().flat_values().data() + task.params().numel());
+  };
+  const std::vector<float> straight = train(23, "straight", false);
+  train(13, "split", false);
+  EXPECT_EQ(train(23, "split", true), straight);
+  EXPECT_EQ(records("split", "train").back().at("tokens"), records("straight", "train").back().at("tokens"));
+}
+
+// The least a task writes: parameters, batches, a loss and its model file. No validation: no
+// best.safetensors, and last.safetensors at every evaluation.
+class Minimal final : public TrainingTask {
+ public:
+  Minimal() {
+    w_ = params_.add("w", Shape{1});
+    params_.freeze();
+  }
+  nn::ParameterTable<float>& params() override { return params_; }
+  long batches_per_epoch() const override { return 3; }
+  TrainingBatch training_batch(ag::Tape<float>& tape, long, long index, Rng&) override {
+    // (w - index)²: the mean over an epoch is least at w = 1.
+    const ag::Var<float> d =
+        ag::add(ag::param(tape, params_, w_), tape.constant(Tensor<float>(Shape{1}, {-float(index)})));
+    return {ag::sum(ag::mul(d, d)), 1};
+  }
+  io::Safetensors model_file() const override {
+    io::Safetensors file;
+    io::store_parameters(file, params_);
+    return file;
+  }
+
+ private:
+  nn::ParameterTable<float> params_;
+  int w_;
+};
+
+TEST_F(TrainerTest, AMinimalTaskTrainsWithTheDefaults) {
+  Minimal task;
+  // w ← w - 0.04 (w - index): within 0.05 of the epoch's optimum, 1, after 300 steps.
+  auto optimizer = make_optimizer(task.params(), SgdOptions{0.02});
+  auto schedule = make_schedule(0.02, ConstantOptions{});
+  Rng rng(3);
+  Trainer trainer(task, *optimizer, *schedule, rng, options(300, "minimal"));
+  trainer.run();
+  EXPECT_NEAR(task.params().value(0)[0], 1.0f, 0.1f);
+  EXPECT_GT(std::abs(task.params().value(0)[0] - 0.0f), 0.5f);  // it moved from 0
+  EXPECT_TRUE(fs::exists(dir_ / "minimal/last.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "minimal/best.safetensors"));
+  EXPECT_TRUE(records("minimal", "val").empty());
+  EXPECT_EQ(records("minimal", "train").size(), 300u);
+}
+
+}  // namespace
+}  // namespace recur::train

@@ -2,11 +2,29 @@
 #include <fmt/format.h>
 
 #include <exception>
+#include <string_view>
+#include <vector>
 
 #include "commands.h"
 #include "recur/common.h"
 #include "recur/ops/gemm.h"
 #include "recur/ops/packed_gemm.h"
+
+namespace {
+
+// `recur train` followed by a flag (or nothing) means `recur train lm`: the task name is inserted.
+std::vector<char*> with_default_task(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  static char task[] = "lm";
+  if (argc >= 2 && std::string_view(argv[1]) == "train") {
+    const std::string_view next = argc >= 3 ? std::string_view(argv[2]) : std::string_view();
+    if (next.empty() || (next[0] == '-' && next != "-h" && next != "--help"))
+      args.insert(args.begin() + 2, task);
+  }
+  return args;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling"};
@@ -23,7 +41,8 @@ int main(int argc, char** argv) {
   recur::cli::add_bench_command(app);
   try {
     recur::blas_backend();  // a bad RECUR_BLAS in the environment is reported here, before any work
-    app.parse(argc, argv);
+    std::vector<char*> args = with_default_task(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const recur::Error& e) {

@@ -128,7 +128,7 @@ TEST_F(Cli, ClearErrors) {
       {"train --data short.txt",
        "short.txt: 11 characters are too few for one batch of 50 streams × 50 steps"},
       {"train --data missing.txt", "missing.txt: cannot open"},
-      {"train --data text.txt --model lstmm", "unknown cell 'lstmm'"},
+      {"train --data text.txt --model lstmm", "--model: lstmm not in {rnn_tanh,rnn_relu,lstm,gru"},
       {"train --data text.txt --optimizer adamax", "--optimizer must be one of"},
       {"sample nothing.safetensors", "nothing.safetensors"},
       {"train --data text.txt --tied --rnn-size 32 --embedding-size 16 --max-iters 1 --batch-size 4 "
@@ -161,10 +161,12 @@ TEST_F(Cli, ClearErrors) {
   const Result r = run("sample cv/best.safetensors --prime-text 'Zé€'");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("'é', '€'"), std::string::npos) << r.err;
-  // --resume fixes the run's settings: changing one is an error that says so.
+  // --resume fixes the run's settings: changing one is an error that names the flag, the run's
+  // value and the new one.
   const Result changed = run("train --resume cv/last.safetensors --learning-rate 0.1");
   EXPECT_NE(changed.exit_code, 0);
-  EXPECT_NE(changed.err.find("--learning-rate cannot be given with --resume"), std::string::npos)
+  EXPECT_NE(changed.err.find("--learning-rate 0.1 differs from the run's 0.002 in cv/last.safetensors"),
+            std::string::npos)
       << changed.err;
 }
 
@@ -190,7 +192,7 @@ TEST_F(Cli, CheckpointCommandsReadTheTask) {
   }
   const Result resume = run("train --resume forecast.safetensors");
   EXPECT_NE(resume.exit_code, 0);
-  EXPECT_NE(resume.err.find("forecast.safetensors: holds a 'forecast' model, not a language model"),
+  EXPECT_NE(resume.err.find("forecast.safetensors is a 'forecast' run; resume it with recur train forecast"),
             std::string::npos)
       << resume.err;
 }
@@ -273,8 +275,15 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
 }
 
 TEST_F(Cli, HelpListsFlagsWithDefaults) {
-  const Result r = run("train --help");
+  // recur train --help lists the tasks; recur train TASK --help the task's groups and the shared ones.
+  const Result tasks = run("train --help");
+  EXPECT_EQ(tasks.exit_code, 0);
+  EXPECT_NE(tasks.out.find("lm "), std::string::npos) << tasks.out;
+  const Result r = run("train lm --help");
   EXPECT_EQ(r.exit_code, 0);
+  for (const char* group :
+       {"Data (lm)", "Model (lm)", "Optimization (shared by every task)", "Run (shared by every task)"})
+    EXPECT_NE(r.out.find(group), std::string::npos) << group;
   for (const char* flag :
        {"--rnn-size",      "--num-layers", "--model",          "--seq-length",     "--batch-size",
         "--learning-rate", "--dropout",    "--grad-clip",      "--train-frac",     "--val-frac",

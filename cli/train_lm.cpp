@@ -1,0 +1,157 @@
+// recur train lm: a character-level language model on a UTF-8 text, char-rnn's way (B parallel
+// streams, chunks of seq_length, the state carried from chunk to chunk), with exact resume. The
+// shared flags (optimizer, schedule, run, resume, --config) come from trainer_flags.h; this file
+// adds the language model's data and model groups.
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "commands.h"
+#include "recur/data/ngram.h"
+#include "recur/data/text_batches.h"
+#include "recur/data/tokenize.h"
+#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/char_lm_task.h"
+#include "recur/threads.h"
+#include "settings.h"
+#include "trainer_flags.h"
+
+namespace recur::cli {
+
+namespace {
+
+struct LmFlags {
+  TrainerFlags trainer;
+  // data
+  std::string data = kBuiltinDataName;
+  index_t seq_length = 50;
+  double train_frac = 0.95;
+  double val_frac = 0.05;
+  // model
+  std::string model = "lstm";
+  index_t rnn_size = 128;
+  int num_layers = 2;
+  index_t embedding_size = 64;
+  bool tied = false;
+  double dropout = 0.0;
+  std::string dropout_mode = "per_step";
+};
+
+void add_lm_flags(CLI::App& cmd, LmFlags& o) {
+  const char* data = "Data (lm)";
+  const char* model = "Model (lm)";
+  cmd.add_option("--data", o.data,
+                 "UTF-8 text file (.gz read as is), or 'tinyshakespeare' for the built-in text")
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--seq-length", o.seq_length, "steps per chunk (truncated BPTT)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--train-frac", o.train_frac, "fraction of batches for training")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--val-frac", o.val_frac, "fraction for validation (the rest is test)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(data);
+  add_model_flags(cmd, o.model, o.rnn_size, o.num_layers, o.embedding_size, o.dropout, model);
+  cmd.add_flag("--tied", o.tied, "tie the decoder to the embedding (embedding size = rnn size)")
+      ->group(model);
+  cmd.add_option("--dropout-mode", o.dropout_mode, "per_step or per_sequence (variational)")
+      ->check(CLI::IsMember({"per_step", "per_sequence"}))
+      ->capture_default_str()
+      ->group(model);
+}
+
+std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab) {
+  models::CharLmConfig c;
+  c.model = nn::parse_cell_kind(o.model);
+  c.num_layers = o.num_layers;
+  c.rnn_size = o.rnn_size;
+  c.embedding_size = o.tied ? o.rnn_size : o.embedding_size;
+  c.vocab_size = vocab.size();
+  c.dropout = o.dropout;
+  c.dropout_mode =
+      o.dropout_mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
+  c.tied = o.tied;
+  c.validate("model flags");
+  auto model = std::make_unique<models::CharLm<float>>(c);
+  Rng init_rng(o.trainer.seed);
+  model->init(init_rng);
+  return model;
+}
+
+void run_lm_training(CLI::App& cmd, LmFlags& o) {
+  std::optional<io::Safetensors> resume_file = resolve_settings(cmd, o.trainer, models::kLmTask);
+  check_trainer_flags(o.trainer);
+  apply_threads(o.trainer.threads);
+
+  // The model and vocabulary: from --resume or --init-from, else new from the data.
+  std::unique_ptr<models::CharLm<float>> model;
+  data::Vocab vocab;
+  if (resume_file || !o.trainer.init_from.empty()) {
+    models::LoadedCharLm loaded = resume_file ? models::load_char_lm(std::move(*resume_file))
+                                              : models::load_char_lm(o.trainer.init_from);
+    model = std::move(loaded.model);
+    vocab = std::move(loaded.vocab);
+    if (resume_file) resume_file = std::move(loaded.file);
+  }
+  const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
+  const std::vector<std::string> text = data::tokenize(load_data(o.data), data::TokenKind::kChar, name);
+  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+  if (!model) {
+    vocab = data::Vocab::build(data::TokenKind::kChar, data::count_tokens(text), {});
+    model = new_model(o, vocab);
+  }
+  const std::vector<std::int32_t> tokens = vocab.encode(text, name);
+  const data::SplitFractions fractions{o.train_frac, o.val_frac,
+                                       std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
+  const data::TokenBatches batches(tokens, o.trainer.batch_size, o.seq_length, fractions, name);
+  const long n_train = batches.count(data::Split::kTrain);
+  const long total = total_iterations(o.trainer, n_train);
+  data::NgramFloors floors;
+  const std::vector<std::int32_t> held_out = batches.split_tokens(data::Split::kVal);
+  if (held_out.size() >= 2)
+    floors = data::ngram_floors(batches.split_tokens(data::Split::kTrain), held_out, vocab.size());
+
+  const auto optimizer = make_optimizer(o.trainer, model->params());
+  const auto schedule = make_schedule(o.trainer, total);
+  Rng rng(o.trainer.seed, /*stream=*/1);  // dropout
+  models::CharLmTask task(*model, vocab, batches);
+
+  const Settings settings = run_settings(cmd);
+  train::TrainerOptions t = trainer_options(o.trainer, total, settings);
+  const models::CharLmConfig& c = model->config();
+  t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
+  if (held_out.size() >= 2) t.reference_lines = {{floors.unigram, "unigram"}, {floors.bigram, "bigram"}};
+  train::Trainer trainer(task, *optimizer, *schedule, rng, std::move(t));
+  if (resume_file) trainer.restore(*resume_file);
+  write_run_config(o.trainer, settings, models::kLmTask);
+
+  trainer.message(fmt::format("data {}: vocabulary {}, batches train {} / val {} / test {} of {}×{}", o.data,
+                              vocab.size(), n_train, batches.count(data::Split::kVal),
+                              batches.count(data::Split::kTest), o.trainer.batch_size, o.seq_length));
+  trainer.message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
+                              nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
+                              c.tied ? ", tied" : "", model->params().numel(), num_threads()));
+  trainer.message(fmt::format("optimizer {} ({}), clip {} {}; floors: unigram {:.3f}, bigram {:.3f} nats",
+                              optimizer->describe(), schedule->describe(), o.trainer.clip_mode,
+                              o.trainer.grad_clip, floors.unigram, floors.bigram));
+  trainer.run();
+  print_run_summary(trainer, o.trainer, models::kLmTask, "loss", "sample with: recur sample");
+}
+
+}  // namespace
+
+void add_train_lm_command(CLI::App& train) {
+  auto flags = std::make_shared<LmFlags>();
+  CLI::App* cmd = train.add_subcommand(
+      "lm", "a character-level language model on a UTF-8 text (recur train alone is this)");
+  add_lm_flags(*cmd, *flags);
+  add_trainer_flags(*cmd, flags->trainer);
+  cmd->callback([cmd, flags] { run_lm_training(*cmd, *flags); });
+}
+
+}  // namespace recur::cli

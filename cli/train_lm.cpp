@@ -23,7 +23,7 @@ namespace {
 struct LmFlags {
   TrainerFlags trainer;
   // data
-  std::string data = kBuiltinDataName;
+  std::string data = kBuiltinDataName;  // --val-data and --test-data are in trainer (shared)
   index_t seq_length = 50;
   double train_frac = 0.95;
   double val_frac = 0.05;
@@ -40,19 +40,17 @@ struct LmFlags {
 void add_lm_flags(CLI::App& cmd, LmFlags& o) {
   const char* data = "Data (lm)";
   const char* model = "Model (lm)";
-  cmd.add_option("--data", o.data,
-                 "UTF-8 text file (.gz read as is), or 'tinyshakespeare' for the built-in text")
-      ->capture_default_str()
-      ->group(data);
+  add_data_flags(cmd, o.data, "UTF-8 text file (.gz read as is), or 'tinyshakespeare' for the built-in text",
+                 o.trainer, data);
   cmd.add_option("--seq-length", o.seq_length, "steps per chunk (truncated BPTT)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str()
       ->group(data);
-  cmd.add_option("--train-frac", o.train_frac, "fraction of batches for training")
+  cmd.add_option("--train-frac", o.train_frac, "fraction of batches for training (without --val-data)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->group(data);
-  cmd.add_option("--val-frac", o.val_frac, "fraction for validation (the rest is test)")
+  cmd.add_option("--val-frac", o.val_frac, "fraction for validation, the rest is test (without --val-data)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->group(data);
@@ -106,20 +104,32 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
     model = new_model(o, vocab);
   }
   const std::vector<std::int32_t> tokens = vocab.encode(text, name);
-  const data::SplitFractions fractions{o.train_frac, o.val_frac,
-                                       std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
+  // With --val-data the whole of --data trains and the validation file is cut into batches the
+  // same way (B streams of seq_length chunks, the state carried), all of them validation.
+  const bool separate_val = !o.trainer.val_data.empty();
+  const data::SplitFractions fractions =
+      separate_val
+          ? data::SplitFractions{1.0, 0.0, 0.0}
+          : data::SplitFractions{o.train_frac, o.val_frac, std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
   const data::TokenBatches batches(tokens, o.trainer.batch_size, o.seq_length, fractions, name);
+  std::optional<data::TokenBatches> validation;
+  if (separate_val) {
+    const std::string& val = o.trainer.val_data;
+    validation.emplace(vocab.encode(data::tokenize(load_data(val), data::TokenKind::kChar, val), val),
+                       o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
+  }
   const long n_train = batches.count(data::Split::kTrain);
   const long total = total_iterations(o.trainer, n_train);
   data::NgramFloors floors;
-  const std::vector<std::int32_t> held_out = batches.split_tokens(data::Split::kVal);
+  const std::vector<std::int32_t> held_out =
+      validation ? validation->split_tokens(data::Split::kTrain) : batches.split_tokens(data::Split::kVal);
   if (held_out.size() >= 2)
     floors = data::ngram_floors(batches.split_tokens(data::Split::kTrain), held_out, vocab.size());
 
   const auto optimizer = make_optimizer(o.trainer, model->params());
   const auto schedule = make_schedule(o.trainer, total);
   Rng rng(o.trainer.seed, /*stream=*/1);  // dropout
-  models::CharLmTask task(*model, vocab, batches);
+  models::CharLmTask task(*model, vocab, batches, validation ? &*validation : nullptr);
 
   const Settings settings = run_settings(cmd);
   train::TrainerOptions t = trainer_options(o.trainer, total, settings);
@@ -130,9 +140,11 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   if (resume_file) trainer.restore(*resume_file);
   write_run_config(o.trainer, settings, models::kLmTask);
 
-  trainer.message(fmt::format("data {}: vocabulary {}, batches train {} / val {} / test {} of {}×{}", o.data,
-                              vocab.size(), n_train, batches.count(data::Split::kVal),
-                              batches.count(data::Split::kTest), o.trainer.batch_size, o.seq_length));
+  trainer.message(fmt::format(
+      "data {}: vocabulary {}, batches train {} / val {}{} / test {} of {}×{}", o.data, vocab.size(), n_train,
+      validation ? validation->count(data::Split::kTrain) : batches.count(data::Split::kVal),
+      validation ? fmt::format(" (from {})", o.trainer.val_data) : "", batches.count(data::Split::kTest),
+      o.trainer.batch_size, o.seq_length));
   trainer.message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
                               nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
                               c.tied ? ", tied" : "", model->params().numel(), num_threads()));
@@ -140,6 +152,7 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
                               optimizer->describe(), schedule->describe(), o.trainer.clip_mode,
                               o.trainer.grad_clip, floors.unigram, floors.bigram));
   trainer.run();
+  if (!trainer.interrupted()) evaluate_test_data(o.trainer);
   print_run_summary(trainer, o.trainer, models::kLmTask, "loss", "sample with: recur sample");
 }
 

@@ -8,8 +8,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "commands.h"
 #include "recur/io/atomic_file.h"
 #include "recur/models/checkpoint.h"
+#include "recur/models/tasks.h"
+#include "recur/train/metrics_log.h"
 #include "settings.h"
 
 namespace recur::cli {
@@ -19,9 +22,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // Flags --resume lets change; every other flag keeps the run's value.
-const std::vector<std::string> kResumable = {"data",           "max-epochs",     "max-iters",
-                                             "eval-val-every", "checkpoint-dir", "threads",
-                                             "progress",       "log-every",      "resume"};
+const std::vector<std::string> kResumable = {"data",      "val-data",       "test-data",      "max-epochs",
+                                             "max-iters", "eval-val-every", "checkpoint-dir", "threads",
+                                             "progress",  "log-every",      "resume"};
 
 const std::vector<std::string> kOptimizers = {"sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"};
 const std::vector<std::string> kSchedules = {"constant", "char-rnn", "plateau", "cosine"};
@@ -155,6 +158,30 @@ void add_trainer_flags(CLI::App& cmd, TrainerFlags& o) {
       ->capture_default_str()
       ->group(run);
   cmd.get_option("--init-from")->excludes(cmd.get_option("--resume"));
+}
+
+void add_data_flags(CLI::App& cmd, std::string& data, const std::string& data_help, TrainerFlags& o,
+                    const std::string& group) {
+  cmd.add_option("--data", data, data_help)->capture_default_str()->group(group);
+  cmd.add_option("--val-data", o.val_data, "validation data (default: a split of --data)")->group(group);
+  cmd.add_option("--test-data", o.test_data, "test data, scored with the best model when training ends")
+      ->group(group);
+}
+
+void evaluate_test_data(const TrainerFlags& o) {
+  if (o.test_data.empty()) return;
+  const std::filesystem::path dir(o.checkpoint_dir);
+  const std::filesystem::path best = dir / "best.safetensors";
+  const std::filesystem::path path = std::filesystem::exists(best) ? best : dir / "last.safetensors";
+  const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(path.string());
+  const std::string name = o.test_data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.test_data;
+  models::EvaluateOptions options;
+  const models::Evaluation e = model->evaluate(load_data(o.test_data), name, options);
+  fmt::print(stderr, "test ({}): {}\n", path.filename().string(), e.summary);
+  json record{{"event", "test"}, {"checkpoint", path.filename().string()}, {"data", o.test_data}};
+  const json metrics = json::parse(e.json);
+  for (const auto& [key, value] : metrics.items()) record["test_" + key] = value;
+  train::MetricsLog::in_run_dir(dir).write(record);
 }
 
 void add_model_flags(CLI::App& cmd, std::string& model, index_t& rnn_size, int& num_layers,

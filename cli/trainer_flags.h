@@ -42,6 +42,7 @@ struct TrainerFlags {
   std::uint64_t seed = 123;
   std::string checkpoint_dir = "cv";
   int max_nonfinite_steps = 10;
+  std::string val_data, test_data;  // see add_data_flags
   std::string init_from, resume, config, progress = "auto";
   long log_every = 100;
   int threads = 0;
@@ -49,6 +50,17 @@ struct TrainerFlags {
 
 // Adds the shared flags to a task's `train` subcommand, in groups shown by --help.
 void add_trainer_flags(CLI::App& command, TrainerFlags& flags);
+
+// The data flags every task shares: --data (the task's own help and default), --val-data (the
+// task reads it as its validation set instead of a split of --data) and --test-data (scored by
+// evaluate_test_data with the best model when training ends).
+void add_data_flags(CLI::App& command, std::string& data, const std::string& data_help, TrainerFlags& flags,
+                    const std::string& group);
+
+// --test-data: the best model (else the last) of the run evaluated on the file through its task
+// (models::open_checkpoint → TaskModel::evaluate), printed and appended to metrics.jsonl as
+// {"event": "test", "test_<metric>": …}. Does nothing without --test-data.
+void evaluate_test_data(const TrainerFlags& flags);
 
 // The model flags whose names every recurrent task shares (--model, --rnn-size, --num-layers,
 // --embedding-size, --dropout), with the task's defaults and help group.

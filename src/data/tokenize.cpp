@@ -1,5 +1,8 @@
 #include "recur/data/tokenize.h"
 
+#include <fmt/format.h>
+
+#include "recur/common.h"
 #include "recur/data/utf8.h"
 
 namespace recur::data {
@@ -88,6 +91,9 @@ std::vector<std::vector<std::string>> tokenize_lines(std::string_view text, Toke
       items.push_back(std::move(item));
   });
   if (skipped) *skipped = blank;
+  RECUR_REQUIRE(!items.empty(),
+                fmt::format("{}: no items: {} (one item per line expected)", source,
+                            blank == 0 ? "the file is empty" : fmt::format("all {} lines are blank", blank)));
   return items;
 }
 

@@ -7,8 +7,13 @@
 
 namespace recur::models {
 
-CharLmTask::CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches)
-    : model_(model), vocab_(vocab), batches_(batches) {}
+CharLmTask::CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches,
+                       const data::TokenBatches* validation)
+    : model_(model),
+      vocab_(vocab),
+      batches_(batches),
+      validation_(validation ? *validation : batches),
+      validation_split_(validation ? data::Split::kTrain : data::Split::kVal) {}
 
 long CharLmTask::batches_per_epoch() const {
   return batches_.count(data::Split::kTrain);
@@ -29,15 +34,15 @@ void CharLmTask::after_step(bool applied) {
 }
 
 bool CharLmTask::has_validation() const {
-  return batches_.count(data::Split::kVal) > 0;
+  return validation_.count(validation_split_) > 0;
 }
 
 train::Metrics CharLmTask::validate() {
-  const index_t n = batches_.count(data::Split::kVal);
+  const index_t n = validation_.count(validation_split_);
   double total = 0;
   layers::RnnStateValues<float> state;
   for (index_t i = 0; i < n; ++i) {
-    const data::TokenBatch batch = batches_.get(data::Split::kVal, i);
+    const data::TokenBatch batch = validation_.get(validation_split_, i);
     ag::Tape<float> tape;
     ag::NoGrad<float> no_grad(tape);
     const auto out =

@@ -94,3 +94,44 @@ TEST_F(Cli, GzipDataTrainsAsItsPlainTwin) {
 
 }  // namespace
 }  // namespace recur
+
+namespace recur {
+namespace {
+
+// --val-data validates on its own file; --test-data scores the best model on another when training
+// ends, as recur eval would.
+TEST_F(Cli, ValidationAndTestFilesOfTheirOwn) {
+  const std::string text = slurp(dir_ / "text.txt");
+  std::ofstream(dir_ / "train.txt") << text.substr(0, 20000);
+  std::ofstream(dir_ / "val.txt") << text.substr(20000, 5000);
+  std::ofstream(dir_ / "test.txt") << text.substr(25000, 5000);
+  const Result r = run(
+      "train lm --data train.txt --val-data val.txt --test-data test.txt --rnn-size 32 --num-layers 1 "
+      "--embedding-size 16 --batch-size 8 --seq-length 16 --max-iters 20 --eval-val-every 10 --progress log "
+      "--checkpoint-dir cv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // 20,000 characters of 8 × 16 give 156 training batches, all of them (no split); 5,000 give 39.
+  EXPECT_NE(r.err.find("batches train 156 / val 39 (from val.txt) / test 0"), std::string::npos) << r.err;
+  nlohmann::json test;
+  std::istringstream lines(slurp(dir_ / "cv/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "test") test = j;
+  }
+  ASSERT_FALSE(test.is_null()) << "no test record";
+  EXPECT_EQ(test.at("checkpoint"), "best.safetensors");
+  const auto eval = nlohmann::json::parse(run("eval cv/best.safetensors test.txt --json").out);
+  EXPECT_EQ(test.at("test_loss").get<double>(), eval.at("loss").get<double>());
+  EXPECT_EQ(test.at("test_tokens"), 4999);
+  EXPECT_NE(r.err.find("test (best.safetensors): test.txt: 4999 predictions"), std::string::npos) << r.err;
+  // Characters of the validation file the training data never had are named.
+  std::ofstream(dir_ / "odd.txt") << text.substr(20000, 5000) + "\xE2\x82\xAC";
+  const Result odd =
+      run("train lm --data train.txt --val-data odd.txt --batch-size 8 --seq-length 16 --max-iters 1");
+  EXPECT_NE(odd.exit_code, 0);
+  EXPECT_NE(odd.err.find("odd.txt has 1 character not in the model's vocabulary"), std::string::npos)
+      << odd.err;
+}
+
+}  // namespace
+}  // namespace recur

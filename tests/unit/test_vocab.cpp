@@ -242,7 +242,10 @@ TEST(Tokenize, OneItemPerLineSkipsAndCountsBlankLines) {
   ASSERT_EQ(words.size(), 2u);
   EXPECT_EQ(words[1], (std::vector<std::string>{"sat", "on", "it"}));
   EXPECT_EQ(skipped, 1);
-  EXPECT_TRUE(tokenize_lines("\n \n", TokenKind::kWord, "t").empty());
+  EXPECT_TRUE(throws_error_with([] { tokenize_lines("\n \n", TokenKind::kWord, "names.txt"); },
+                                {"names.txt: no items: all 2 lines are blank (one item per line expected)"}));
+  EXPECT_TRUE(throws_error_with([] { tokenize_lines("", TokenKind::kChar, "names.txt"); },
+                                {"names.txt: no items: the file is empty"}));
 }
 
 }  // namespace

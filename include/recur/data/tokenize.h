@@ -18,7 +18,8 @@ std::vector<std::string> tokenize(std::string_view text, TokenKind kind, std::st
                                   std::string_view line_end = {});
 
 // One item per line: the line's characters (without the line break; a trailing '\r' is dropped
-// too) or its words. Blank lines (nothing but whitespace) are skipped and counted in `skipped`.
+// too) or its words. Blank lines (nothing but whitespace) are skipped and counted in `skipped`; a
+// text without any item is an error naming `source`.
 std::vector<std::vector<std::string>> tokenize_lines(std::string_view text, TokenKind kind,
                                                      std::string_view source, long* skipped = nullptr);
 

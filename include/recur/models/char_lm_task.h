@@ -13,8 +13,10 @@ namespace recur::models {
 
 class CharLmTask final : public train::TrainingTask {
  public:
-  // All three must outlive the task.
-  CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches);
+  // All must outlive the task. Validation reads `validation`'s batches when given (a separate
+  // file, all of whose batches are in its training split), else the validation split of `batches`.
+  CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches,
+             const data::TokenBatches* validation = nullptr);
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
   long batches_per_epoch() const override;
@@ -30,6 +32,8 @@ class CharLmTask final : public train::TrainingTask {
   CharLm<float>& model_;
   const data::Vocab& vocab_;
   const data::TokenBatches& batches_;
+  const data::TokenBatches& validation_;  // batches_ or the separate file's
+  data::Split validation_split_;
   layers::RnnStateValues<float> carry_;  // empty: zeros
   layers::RnnState<float> pending_;      // the last batch's final state, until after_step
 };

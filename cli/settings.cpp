@@ -67,6 +67,8 @@ std::string option_value(const CLI::Option& opt) {
       const std::string v = r.empty() ? "" : r.back();
       return v == "false" || v == "0" ? "false" : "true";
     }
+    // A flag given twice takes its last value (MultiOptionPolicy::TakeLast), a list all of them.
+    if (opt.get_items_expected_max() <= 1) return r.empty() ? std::string() : r.back();
     std::string joined;
     for (const std::string& v : r) joined += (joined.empty() ? "" : " ") + v;
     return joined;

@@ -12,6 +12,7 @@
 #include "recur/data/tokenize.h"
 #include "recur/models/char_lm_checkpoint.h"
 #include "recur/models/char_lm_task.h"
+#include "recur/models/lm_text.h"
 #include "recur/threads.h"
 #include "settings.h"
 #include "trainer_flags.h"
@@ -24,6 +25,8 @@ struct LmFlags {
   TrainerFlags trainer;
   // data
   std::string data = kBuiltinDataName;  // --val-data and --test-data are in trainer (shared)
+  std::string tokens = "char";
+  std::int64_t min_freq = 1, max_vocab = 0;
   index_t seq_length = 50;
   double train_frac = 0.95;
   double val_frac = 0.05;
@@ -35,6 +38,7 @@ struct LmFlags {
   bool tied = false;
   double dropout = 0.0;
   std::string dropout_mode = "per_step";
+  double init_range = 0.0;
 };
 
 void add_lm_flags(CLI::App& cmd, LmFlags& o) {
@@ -42,6 +46,20 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
   const char* model = "Model (lm)";
   add_data_flags(cmd, o.data, "UTF-8 text file (.gz read as is), or 'tinyshakespeare' for the built-in text",
                  o.trainer, data);
+  cmd.add_option("--tokens", o.tokens,
+                 "char (Unicode code points) or word (whitespace-separated, <eos> per line)")
+      ->check(CLI::IsMember({"char", "word"}))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--min-freq", o.min_freq,
+                 "words: keep those seen at least this often in training (others: <unk>)")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 40))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--max-vocab", o.max_vocab, "words: keep the most frequent, specials included (0: all)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 24))
+      ->capture_default_str()
+      ->group(data);
   cmd.add_option("--seq-length", o.seq_length, "steps per chunk (truncated BPTT)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str()
@@ -61,6 +79,11 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->check(CLI::IsMember({"per_step", "per_sequence"}))
       ->capture_default_str()
       ->group(model);
+  cmd.add_option("--init-range", o.init_range,
+                 "0: PyTorch's init; r > 0: every weight U(-r, r) (Zaremba: 0.1)")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str()
+      ->group(model);
 }
 
 std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab) {
@@ -77,7 +100,10 @@ std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::V
   c.validate("model flags");
   auto model = std::make_unique<models::CharLm<float>>(c);
   Rng init_rng(o.trainer.seed);
-  model->init(init_rng);
+  if (o.init_range > 0)
+    model->init_uniform(init_rng, static_cast<float>(o.init_range));
+  else
+    model->init(init_rng);
   return model;
 }
 
@@ -97,10 +123,12 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
     if (resume_file) resume_file = std::move(loaded.file);
   }
   const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
-  const std::vector<std::string> text = data::tokenize(load_data(o.data), data::TokenKind::kChar, name);
+  // A checkpoint's vocabulary fixes the kind of tokens; --tokens names it for a new model.
+  const data::TokenKind kind = model ? vocab.kind() : data::parse_token_kind(o.tokens);
+  const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
   RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
   if (!model) {
-    vocab = data::Vocab::build(data::TokenKind::kChar, data::count_tokens(text), {});
+    vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
     model = new_model(o, vocab);
   }
   const std::vector<std::int32_t> tokens = vocab.encode(text, name);
@@ -115,8 +143,14 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   std::optional<data::TokenBatches> validation;
   if (separate_val) {
     const std::string& val = o.trainer.val_data;
-    validation.emplace(vocab.encode(data::tokenize(load_data(val), data::TokenKind::kChar, val), val),
-                       o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
+    std::int64_t unknown = 0;
+    const std::vector<std::int32_t> ids =
+        vocab.encode(models::lm_stream_tokens(load_data(val), kind, val), val, &unknown);
+    if (unknown * 10 > static_cast<std::int64_t>(ids.size()))
+      fmt::print(stderr,
+                 "warning: {:.0f}% of {}'s tokens are outside the training vocabulary and read as <unk>\n",
+                 100.0 * static_cast<double>(unknown) / static_cast<double>(ids.size()), val);
+    validation.emplace(ids, o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
   }
   const long n_train = batches.count(data::Split::kTrain);
   const long total = total_iterations(o.trainer, n_train);
@@ -162,6 +196,8 @@ void add_train_lm_command(CLI::App& train) {
   auto flags = std::make_shared<LmFlags>();
   CLI::App* cmd = train.add_subcommand(
       "lm", "a character-level language model on a UTF-8 text (recur train alone is this)");
+  // A flag given twice takes its last value (a script's defaults, then the user's).
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_lm_flags(*cmd, *flags);
   add_trainer_flags(*cmd, flags->trainer);
   cmd->callback([cmd, flags] { run_lm_training(*cmd, *flags); });

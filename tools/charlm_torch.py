@@ -85,8 +85,8 @@ def load_recur(path):
     if task != "lm":
         sys.exit(f"{path} holds a '{task}' model, not a language model")
     config, vocab = json.loads(meta["recur.config"]), json.loads(meta["recur.vocab"])
-    if isinstance(vocab, dict):  # {"kind": "char", "specials": [], "tokens": [...]}; older files: the list
-        vocab = vocab["tokens"]
+    if isinstance(vocab, list):  # files before {"kind", "specials", "tokens"}: the characters
+        vocab = {"kind": "char", "specials": [], "tokens": vocab}
     model = CharLM(config)
     model_tensors = {k: v for k, v in tensors.items() if not k.startswith("train.")}
     model.load_state_dict({k: v.float() for k, v in model_tensors.items()}, strict=True)
@@ -105,16 +105,24 @@ def from_torch(args):
     model.load_state_dict(saved["state_dict"], strict=True)
     tensors = {k: v.float() for k, v in model.state_dict().items()}
     write_safetensors(args.out, tensors, {"recur.task": "lm", "recur.config": json.dumps(config),
-                                         "recur.vocab": json.dumps({"kind": "char", "specials": [], "tokens": vocab})})
+                                         "recur.vocab": json.dumps(vocab)})
 
 
 def evaluate(args):
-    """Mean loss over the predictions of characters 2..n, batch 1, state carried (as `recur eval`)."""
+    """Mean loss over the predictions of tokens 2..n, batch 1, state carried (as `recur eval`).
+
+    Characters: every code point. Words: whitespace-separated with <eos> after each line, words
+    outside the vocabulary read as <unk> (PTB's convention, as recur's)."""
     model, config, vocab = load_recur(args.checkpoint)
     model.eval()
-    index = {c: i for i, c in enumerate(vocab)}
+    index = {c: i for i, c in enumerate(vocab["tokens"])}
     with open(args.text, encoding="utf-8") as f:
-        ids = torch.tensor([index[c] for c in f.read()], dtype=torch.long)
+        text = f.read()
+    if vocab["kind"] == "word":
+        tokens = [w for line in text.splitlines() for w in line.split() + ["<eos>"]]
+        ids = torch.tensor([index.get(w, index["<unk>"]) for w in tokens], dtype=torch.long)
+    else:
+        ids = torch.tensor([index[c] for c in text], dtype=torch.long)
     total, state = 0.0, None
     with torch.no_grad():
         for begin in range(0, len(ids) - 1, args.chunk):
@@ -123,8 +131,10 @@ def evaluate(args):
             total += float(torch.nn.functional.cross_entropy(logits.squeeze(1).double(), x[1:], reduction="sum"))
     n = len(ids) - 1
     loss = total / n
-    result = {"loss": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss), "tokens": n}
-    print(json.dumps(result) if args.json else f"{args.text}: loss {loss:.6f} nats/char over {n} predictions")
+    result = {"loss": loss, "perplexity": math.exp(loss), "tokens": n}
+    if vocab["kind"] == "char":
+        result["bpc"] = loss / math.log(2)
+    print(json.dumps(result) if args.json else f"{args.text}: loss {loss:.6f} nats/token over {n} predictions")
 
 
 def main():

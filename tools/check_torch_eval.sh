@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ctest (label torch): `recur eval` and PyTorch with the converted weights give the same mean loss,
-# and a checkpoint survives recur -> PyTorch -> recur with identical tensors.
+# ctest (label torch): `recur eval` and PyTorch with the converted weights give the same mean loss
+# (character LMs of three cells, and a tied word LM on a slice of PTB), and a checkpoint survives
+# recur -> PyTorch -> recur with identical tensors.
 # Usage: tools/check_torch_eval.sh RECUR_BINARY WORK_DIR
 set -euo pipefail
 recur=$1
@@ -31,4 +32,22 @@ sys.exit(0 if ok else 1)
 PY
   then status=1; fi
 done
+# A word-level LM (PTB's convention: <eos> per line, <unk> for the rest), tied, on a slice of PTB.
+gzip -dc "$tools/../data/ptb/ptb.train.txt.gz" | sed -n 1,600p > words.txt  # sed reads it all: no SIGPIPE
+gzip -dc "$tools/../data/ptb/ptb.valid.txt.gz" | sed -n 1,100p > words_val.txt
+"$recur" train lm --tokens word --data words.txt --min-freq 2 --rnn-size 24 --embedding-size 24 --tied \
+  --num-layers 2 --batch-size 8 --seq-length 16 --max-iters 20 --eval-val-every 20 --checkpoint-dir cv_word \
+  --progress log --threads 1 > /dev/null 2>&1
+ours=$("$recur" eval cv_word/last.safetensors words_val.txt --json --threads 1)
+theirs=$(/usr/bin/python3 "$tools/charlm_torch.py" eval cv_word/last.safetensors words_val.txt --json)
+if ! /usr/bin/python3 - "$ours" "$theirs" <<'PY'
+import json, sys
+ours, theirs = map(json.loads, sys.argv[1:])
+tolerance = 1e-5
+diff = abs(ours["loss"] - theirs["loss"])
+print(f"word lstm: recur {ours['loss']:.8f}  torch {theirs['loss']:.8f}  |diff| {diff:.2e} (tolerance {tolerance:g}) "
+      f"over {ours['tokens']} predictions")
+sys.exit(0 if diff <= tolerance and ours["tokens"] == theirs["tokens"] else 1)
+PY
+then status=1; fi
 exit $status

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recur/autograd/functions.h"
+#include "recur/init.h"
 #include "recur/ops/elementwise.h"
 #include "recur/ops/packed_gemm.h"
 
@@ -112,6 +113,15 @@ void CharLm<T>::init(Rng& rng) {
   embedding_.init(rng);
   rnn_.init(rng);
   decoder_.init(rng);
+}
+
+template <class T>
+void CharLm<T>::init_uniform(Rng& rng, T range) {
+  RECUR_REQUIRE(range > T(0), fmt::format("init range must be positive, got {}", range));
+  for (int id = 0; id < params_.size(); ++id) {
+    Tensor<T> v = params_.value(id);
+    init::uniform(v, -range, range, rng);
+  }
 }
 
 template <class T>

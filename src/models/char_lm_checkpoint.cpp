@@ -35,10 +35,6 @@ LoadedCharLm load_char_lm(io::Safetensors file) {
   LoadedCharLm loaded;
   const CharLmConfig config = CharLmConfig::from_json(meta.at(kConfigKey), source);
   loaded.vocab = data::Vocab::from_json(meta.at(kVocabKey), source);
-  RECUR_REQUIRE(loaded.vocab.kind() == data::TokenKind::kChar,
-                fmt::format("{}: recur.vocab is a vocabulary of {}s; this recur reads language models of "
-                            "characters",
-                            source, data::token_kind_name(loaded.vocab.kind())));
   RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
                 fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
                             loaded.vocab.size(), config.vocab_size));

@@ -7,6 +7,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/data/tokenize.h"
+#include "recur/models/lm_text.h"
 
 namespace recur::models {
 
@@ -18,20 +19,31 @@ std::unique_ptr<TaskModel> open_char_lm_model(io::Safetensors file) {
 }
 
 std::vector<std::pair<std::string, std::string>> CharLmModel::describe() const {
-  std::string chars;
-  for (const std::string& token : vocab_.tokens())
-    chars += token == "\n" ? "\\n" : token == " " ? "␠" : token;
-  return {{"vocabulary", fmt::format("{} characters: {}", vocab_.size(), chars)}};
+  const bool chars = vocab_.kind() == data::TokenKind::kChar;
+  std::string shown;
+  constexpr std::int32_t kMostShown = 40;  // a word vocabulary: the specials and most frequent
+  for (std::int32_t id = 0; id < std::min(vocab_.size(), chars ? vocab_.size() : kMostShown); ++id) {
+    const std::string& token = vocab_.token(id);
+    if (chars) {
+      shown += token == "\n" ? "\\n" : token == " " ? "␠" : token;
+    } else {
+      shown += (id ? " " : "") + token;
+    }
+  }
+  if (!chars && vocab_.size() > kMostShown) shown += " …";
+  return {{"vocabulary", fmt::format("{} {}: {}", vocab_.size(), chars ? "characters" : "words", shown)}};
 }
 
 Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
                                  const EvaluateOptions& options) const {
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
+  const bool chars = vocab_.kind() == data::TokenKind::kChar;
+  std::int64_t unknown = 0;
   const std::vector<std::int32_t> ids =
-      vocab_.encode(data::tokenize(text, data::TokenKind::kChar, name), name);
-  RECUR_CHECK(ids.size() >= 2,
-              fmt::format("{}: needs at least 2 characters to score, has {}", name, ids.size()));
+      vocab_.encode(lm_stream_tokens(text, vocab_.kind(), name), name, &unknown);
+  RECUR_REQUIRE(ids.size() >= 2,
+                fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
   const auto n = static_cast<index_t>(ids.size());
   double total = 0;  // summed in double over the whole text
   layers::RnnStateValues<float> state;
@@ -49,15 +61,20 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
     state = layers::values_of(out.state);
   }
   const double loss = total / static_cast<double>(n - 1);
+  nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", n - 1}};
+  if (chars) j["bpc"] = loss / std::log(2.0);
+  if (!chars) j["unknown"] = unknown;  // tokens read as <unk> that the text did not spell so
   Evaluation e;
-  e.json = nlohmann::json{
-      {"loss", loss},
-      {"bpc", loss / std::log(2.0)},
-      {"perplexity", std::exp(loss)},
-      {"tokens",
-       n - 1}}.dump();
-  e.summary = fmt::format("{}: {} predictions, loss {:.4f} nats/char, {:.4f} bits/char, perplexity {:.3f}",
-                          name, n - 1, loss, loss / std::log(2.0), std::exp(loss));
+  e.json = j.dump();
+  e.summary =
+      chars ? fmt::format("{}: {} predictions, loss {:.4f} nats/char, {:.4f} bits/char, perplexity {:.3f}",
+                          name, n - 1, loss, loss / std::log(2.0), std::exp(loss))
+            : fmt::format("{}: {} predictions, loss {:.4f} nats/word, perplexity {:.2f}", name, n - 1, loss,
+                          std::exp(loss));
+  // Most of a text unknown to the vocabulary scores the model on <unk>s, not on the text.
+  if (!chars && unknown * 10 > n)
+    e.summary += fmt::format(" (warning: {:.0f}% of the words are outside the vocabulary and read as <unk>)",
+                             100.0 * static_cast<double>(unknown) / static_cast<double>(n));
   return e;
 }
 
@@ -67,10 +84,13 @@ void CharLmModel::generate(const GenerateOptions& o,
   Rng rng(o.seed);
   CharLmStream<float> stream = model_->make_stream(1);
   Tensor<float> logits(Shape{1, vocab_.size()});
+  const bool chars = vocab_.kind() == data::TokenKind::kChar;
+  // A word prime is its words without the <eos> a line would end with: generation continues it.
   std::vector<std::int32_t> prime =
-      vocab_.encode(data::tokenize(o.prime_text, data::TokenKind::kChar, "--prime-text"), "--prime-text");
+      vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
   if (prime.empty()) {
-    const std::int32_t newline = vocab_.find("\n");
+    // Start after a line break: "\n" or <eos>; else from a random token.
+    const std::int32_t newline = chars ? vocab_.find("\n") : vocab_.eos();
     prime.push_back(newline >= 0
                         ? newline
                         : static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab_.size()))));
@@ -78,9 +98,11 @@ void CharLmModel::generate(const GenerateOptions& o,
     emit(o.prime_text);
   }
   for (std::int32_t id : prime) model_->step(stream, {id}, logits);
+  std::int32_t previous = o.prime_text.empty() ? -1 : prime.back();
   for (long i = 0; i < o.length; ++i) {
     const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
-    emit(vocab_.token(next));
+    emit(lm_token_text(vocab_, next, previous));
+    previous = next;
     model_->step(stream, {next}, logits);
   }
 }

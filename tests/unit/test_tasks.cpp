@@ -125,7 +125,7 @@ TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
     EXPECT_EQ(e.summary.rfind("hamlet.txt: 42 predictions, loss ", 0), 0u) << e.summary;
   }
   EXPECT_TRUE(throws_error_with([&] { opened->evaluate("t", "one.txt", {}); },
-                                {"one.txt: needs at least 2 characters to score, has 1"}));
+                                {"one.txt: needs at least 2 tokens to score, has 1"}));
   EXPECT_TRUE(throws_error_with([&] { opened->evaluate("tx", "x.txt", {}); },
                                 {"x.txt"}));  // 'x' is not in the vocabulary
 }

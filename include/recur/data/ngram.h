@@ -1,4 +1,4 @@
-// The floors a character-level model must beat: add-one (Laplace) unigram and bigram models fitted
+// The floors a language model must beat: add-one (Laplace) unigram and bigram models fitted
 // on training tokens, scored on held-out tokens as mean negative log-likelihood in nats. On
 // tiny-shakespeare with nanoGPT's split (first 90% / last 10%) these are 3.347 and 2.482.
 #pragma once

@@ -65,6 +65,8 @@ class CharLm {
 
   // PyTorch's defaults: embedding N(0, 1); rnn and decoder U(±1/√fan_in).
   void init(Rng& rng);
+  // Every parameter U(-range, range), in the table's order (Zaremba et al. 2014: 0.1, 0.05, 0.04).
+  void init_uniform(Rng& rng, T range);
 
   struct Output {
     ag::Var<T> logits;          // (T·B, V), row t·B + b

@@ -1,0 +1,32 @@
+// How a language model reads and writes text, for characters and for words:
+//
+//   characters  every Unicode code point is a token, line breaks included; no specials
+//   words       whitespace-separated tokens with <eos> after every line (PTB's convention); the
+//               specials <unk> and <eos> (a corpus's own "<unk>" is the special), --min-freq and
+//               --max-vocab cut the rest to <unk>
+//
+// and generation writes characters as they are, words separated by spaces and <eos> as a line break.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recur/data/vocab.h"
+
+namespace recur::models {
+
+// A text as one stream of tokens. `source` names it in errors.
+std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind kind,
+                                          std::string_view source);
+
+// The vocabulary of a training stream.
+data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind,
+                          std::int64_t min_freq = 1, std::int64_t max_vocab = 0);
+
+// The text a generated token adds after `previous` (-1 at the start of a line of output): a
+// character itself; a word with a space before it unless it starts a line; "\n" for <eos>.
+std::string lm_token_text(const data::Vocab& vocab, std::int32_t id, std::int32_t previous);
+
+}  // namespace recur::models

@@ -25,7 +25,6 @@ void run_sample(const SampleOptions& o) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     if (piece == "\n") std::fflush(stdout);
   });
-  std::fputc('\n', stdout);
   std::fflush(stdout);
 }
 
@@ -39,7 +38,10 @@ void add_sample_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--prime-text", o.generate.prime_text, "text to condition on (printed first)");
-  cmd->add_option("--length", o.generate.length, "characters to generate")
+  cmd->add_option("--count", o.generate.count, "per-line models: items to generate, one a line (0: 10)")
+      ->check(CLI::Range(0L, 1L << 30))
+      ->capture_default_str();
+  cmd->add_option("--length", o.generate.length, "tokens to generate (per-line models: at most, per item)")
       ->check(CLI::Range(0L, 1L << 40))
       ->capture_default_str();
   cmd->add_option("--temperature", o.generate.sampling.temperature,

@@ -12,6 +12,7 @@
 #include "recur/data/tokenize.h"
 #include "recur/models/char_lm_checkpoint.h"
 #include "recur/models/char_lm_task.h"
+#include "recur/models/lm_lines.h"
 #include "recur/models/lm_text.h"
 #include "recur/threads.h"
 #include "settings.h"
@@ -25,7 +26,8 @@ struct LmFlags {
   TrainerFlags trainer;
   // data
   std::string data = kBuiltinDataName;  // --val-data and --test-data are in trainer (shared)
-  std::string tokens = "char";
+  std::string tokens = "char", items = "stream";
+  index_t bucket = 0;
   std::int64_t min_freq = 1, max_vocab = 0;
   index_t seq_length = 50;
   double train_frac = 0.95;
@@ -49,6 +51,14 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
   cmd.add_option("--tokens", o.tokens,
                  "char (Unicode code points) or word (whitespace-separated, <eos> per line)")
       ->check(CLI::IsMember({"char", "word"}))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--items", o.items, "stream (one text, the state carried) or lines (one item per line)")
+      ->check(CLI::IsMember({"stream", "lines"}))
+      ->capture_default_str()
+      ->group(data);
+  cmd.add_option("--bucket", o.bucket, "lines: batch items of similar length (windows of N batches; 0: off)")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str()
       ->group(data);
   cmd.add_option("--min-freq", o.min_freq,
@@ -86,7 +96,8 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->group(model);
 }
 
-std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab) {
+std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab,
+                                                 bool lines = false) {
   models::CharLmConfig c;
   c.model = nn::parse_cell_kind(o.model);
   c.num_layers = o.num_layers;
@@ -97,6 +108,7 @@ std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::V
   c.dropout_mode =
       o.dropout_mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
   c.tied = o.tied;
+  c.lines = lines;
   c.validate("model flags");
   auto model = std::make_unique<models::CharLm<float>>(c);
   Rng init_rng(o.trainer.seed);
@@ -105,6 +117,107 @@ std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::V
   else
     model->init(init_rng);
   return model;
+}
+
+// The run's data, as the task reads it, and what the log says about it.
+struct Prepared {
+  std::unique_ptr<data::TokenBatches> batches, validation;  // stream
+  std::unique_ptr<train::TrainingTask> task;
+  long batches_per_epoch = 0;
+  std::optional<data::NgramFloors> floors;
+  std::string description;
+};
+
+void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& file) {
+  if (unknown * 10 > tokens)
+    fmt::print(stderr,
+               "warning: {:.0f}% of {}'s tokens are outside the training vocabulary and read as <unk>\n",
+               100.0 * static_cast<double>(unknown) / static_cast<double>(tokens), file);
+}
+
+// One stream, char-rnn's batches: B streams of seq_length chunks, the state carried. With
+// --val-data the whole of --data trains and the validation file is cut the same way.
+Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind,
+                        std::unique_ptr<models::CharLm<float>>& model, data::Vocab& vocab) {
+  const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
+  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+  if (!model) {
+    vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
+    model = new_model(o, vocab);
+  }
+  Prepared p;
+  const bool separate_val = !o.trainer.val_data.empty();
+  const data::SplitFractions fractions =
+      separate_val
+          ? data::SplitFractions{1.0, 0.0, 0.0}
+          : data::SplitFractions{o.train_frac, o.val_frac, std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
+  p.batches = std::make_unique<data::TokenBatches>(vocab.encode(text, name), o.trainer.batch_size,
+                                                   o.seq_length, fractions, name);
+  if (separate_val) {
+    const std::string& val = o.trainer.val_data;
+    std::int64_t unknown = 0;
+    std::vector<std::int32_t> ids =
+        vocab.encode(models::lm_stream_tokens(load_data(val), kind, val), val, &unknown);
+    warn_unknown(unknown, static_cast<std::int64_t>(ids.size()), val);
+    p.validation = std::make_unique<data::TokenBatches>(std::move(ids), o.trainer.batch_size, o.seq_length,
+                                                        data::SplitFractions{1.0, 0.0, 0.0}, val);
+  }
+  p.batches_per_epoch = p.batches->count(data::Split::kTrain);
+  const std::vector<std::int32_t> held_out = p.validation ? p.validation->split_tokens(data::Split::kTrain)
+                                                          : p.batches->split_tokens(data::Split::kVal);
+  if (held_out.size() >= 2)
+    p.floors = data::ngram_floors(p.batches->split_tokens(data::Split::kTrain), held_out, vocab.size());
+  p.task = std::make_unique<models::CharLmTask>(*model, vocab, *p.batches, p.validation.get());
+  p.description = fmt::format(
+      "data {}: vocabulary {}, batches train {} / val {}{} / test {} of {}×{}", o.data, vocab.size(),
+      p.batches_per_epoch,
+      p.validation ? p.validation->count(data::Split::kTrain) : p.batches->count(data::Split::kVal),
+      p.validation ? fmt::format(" (from {})", o.trainer.val_data) : "", p.batches->count(data::Split::kTest),
+      o.trainer.batch_size, o.seq_length);
+  return p;
+}
+
+// One item per line, each from <bos> to <eos> with a fresh state, in shuffled padded batches;
+// validation is --val-data or a seeded split of --val-frac of the lines.
+Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKind kind,
+                       std::unique_ptr<models::CharLm<float>>& model, data::Vocab& vocab) {
+  const std::vector<std::vector<std::string>> lines = data::tokenize_lines(load_data(o.data), kind, name);
+  if (!model) {
+    // The vocabulary of the training lines alone when validation has a file of its own; of every
+    // line of --data otherwise (the split is drawn after the ids exist).
+    std::vector<std::string> all;
+    for (const auto& line : lines) all.insert(all.end(), line.begin(), line.end());
+    vocab = models::lm_vocabulary(all, kind, o.min_freq, o.max_vocab, /*lines=*/true);
+    model = new_model(o, vocab, /*lines=*/true);
+  }
+  std::vector<std::vector<std::int32_t>> items;
+  for (const auto& line : lines) items.push_back(vocab.encode(line, name));
+  std::vector<std::vector<std::int32_t>> train, validation;
+  if (o.trainer.val_data.empty()) {
+    std::tie(train, validation) = models::split_lines(std::move(items), o.val_frac, o.trainer.seed);
+  } else {
+    train = std::move(items);
+    std::int64_t unknown = 0;
+    validation = models::lm_line_items(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
+    std::int64_t tokens = 0;
+    for (const auto& item : validation) tokens += static_cast<std::int64_t>(item.size());
+    warn_unknown(unknown, tokens, o.trainer.val_data);
+  }
+  Prepared p;
+  p.floors = models::lm_lines_floors(train, validation, vocab);
+  p.description =
+      fmt::format("data {}: vocabulary {}, items train {} / val {}{}, batches of {} items{}", o.data,
+                  vocab.size(), train.size(), validation.size(),
+                  o.trainer.val_data.empty() ? "" : fmt::format(" (from {})", o.trainer.val_data),
+                  o.trainer.batch_size, o.bucket > 0 ? fmt::format(", bucketed by {}", o.bucket) : "");
+  data::SequenceBatchOptions batching;
+  batching.batch_size = o.trainer.batch_size;
+  batching.bucket = o.bucket;
+  batching.seed = o.trainer.seed;
+  p.task =
+      std::make_unique<models::LmLinesTask>(*model, vocab, std::move(train), std::move(validation), batching);
+  p.batches_per_epoch = p.task->batches_per_epoch();
+  return p;
 }
 
 void run_lm_training(CLI::App& cmd, LmFlags& o) {
@@ -123,68 +236,35 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
     if (resume_file) resume_file = std::move(loaded.file);
   }
   const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
-  // A checkpoint's vocabulary fixes the kind of tokens; --tokens names it for a new model.
+  // A checkpoint fixes the kind of tokens and how items are read; the flags name them for a new model.
   const data::TokenKind kind = model ? vocab.kind() : data::parse_token_kind(o.tokens);
-  const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
-  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
-  if (!model) {
-    vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
-    model = new_model(o, vocab);
-  }
-  const std::vector<std::int32_t> tokens = vocab.encode(text, name);
-  // With --val-data the whole of --data trains and the validation file is cut into batches the
-  // same way (B streams of seq_length chunks, the state carried), all of them validation.
-  const bool separate_val = !o.trainer.val_data.empty();
-  const data::SplitFractions fractions =
-      separate_val
-          ? data::SplitFractions{1.0, 0.0, 0.0}
-          : data::SplitFractions{o.train_frac, o.val_frac, std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
-  const data::TokenBatches batches(tokens, o.trainer.batch_size, o.seq_length, fractions, name);
-  std::optional<data::TokenBatches> validation;
-  if (separate_val) {
-    const std::string& val = o.trainer.val_data;
-    std::int64_t unknown = 0;
-    const std::vector<std::int32_t> ids =
-        vocab.encode(models::lm_stream_tokens(load_data(val), kind, val), val, &unknown);
-    if (unknown * 10 > static_cast<std::int64_t>(ids.size()))
-      fmt::print(stderr,
-                 "warning: {:.0f}% of {}'s tokens are outside the training vocabulary and read as <unk>\n",
-                 100.0 * static_cast<double>(unknown) / static_cast<double>(ids.size()), val);
-    validation.emplace(ids, o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
-  }
-  const long n_train = batches.count(data::Split::kTrain);
-  const long total = total_iterations(o.trainer, n_train);
-  data::NgramFloors floors;
-  const std::vector<std::int32_t> held_out =
-      validation ? validation->split_tokens(data::Split::kTrain) : batches.split_tokens(data::Split::kVal);
-  if (held_out.size() >= 2)
-    floors = data::ngram_floors(batches.split_tokens(data::Split::kTrain), held_out, vocab.size());
+  const bool lines = model ? model->config().lines : o.items == "lines";
+  Prepared p =
+      lines ? prepare_lines(o, name, kind, model, vocab) : prepare_stream(o, name, kind, model, vocab);
+  const long total = total_iterations(o.trainer, p.batches_per_epoch);
 
   const auto optimizer = make_optimizer(o.trainer, model->params());
   const auto schedule = make_schedule(o.trainer, total);
   Rng rng(o.trainer.seed, /*stream=*/1);  // dropout
-  models::CharLmTask task(*model, vocab, batches, validation ? &*validation : nullptr);
 
   const Settings settings = run_settings(cmd);
   train::TrainerOptions t = trainer_options(o.trainer, total, settings);
   const models::CharLmConfig& c = model->config();
   t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
-  if (held_out.size() >= 2) t.reference_lines = {{floors.unigram, "unigram"}, {floors.bigram, "bigram"}};
-  train::Trainer trainer(task, *optimizer, *schedule, rng, std::move(t));
+  if (p.floors) t.reference_lines = {{p.floors->unigram, "unigram"}, {p.floors->bigram, "bigram"}};
+  train::Trainer trainer(*p.task, *optimizer, *schedule, rng, std::move(t));
   if (resume_file) trainer.restore(*resume_file);
   write_run_config(o.trainer, settings, models::kLmTask);
 
-  trainer.message(fmt::format(
-      "data {}: vocabulary {}, batches train {} / val {}{} / test {} of {}×{}", o.data, vocab.size(), n_train,
-      validation ? validation->count(data::Split::kTrain) : batches.count(data::Split::kVal),
-      validation ? fmt::format(" (from {})", o.trainer.val_data) : "", batches.count(data::Split::kTest),
-      o.trainer.batch_size, o.seq_length));
+  trainer.message(p.description);
   trainer.message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
                               nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
                               c.tied ? ", tied" : "", model->params().numel(), num_threads()));
-  trainer.message(fmt::format("optimizer {} ({}), clip {} {}; floors: unigram {:.3f}, bigram {:.3f} nats",
-                              optimizer->describe(), schedule->describe(), o.trainer.clip_mode,
-                              o.trainer.grad_clip, floors.unigram, floors.bigram));
+  trainer.message(fmt::format("optimizer {} ({}), clip {} {}{}", optimizer->describe(), schedule->describe(),
+                              o.trainer.clip_mode, o.trainer.grad_clip,
+                              p.floors ? fmt::format("; floors: unigram {:.3f}, bigram {:.3f} nats",
+                                                     p.floors->unigram, p.floors->bigram)
+                                       : ""));
   trainer.run();
   if (!trainer.interrupted()) evaluate_test_data(o.trainer);
   print_run_summary(trainer, o.trainer, models::kLmTask, "loss", "sample with: recur sample");
@@ -194,8 +274,9 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
 
 void add_train_lm_command(CLI::App& train) {
   auto flags = std::make_shared<LmFlags>();
-  CLI::App* cmd = train.add_subcommand(
-      "lm", "a character-level language model on a UTF-8 text (recur train alone is this)");
+  CLI::App* cmd = train.add_subcommand("lm",
+                                       "a language model over characters or words, as one stream or one item "
+                                       "per line (recur train alone is this)");
   // A flag given twice takes its last value (a script's defaults, then the user's).
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_lm_flags(*cmd, *flags);

@@ -45,6 +45,7 @@ std::string CharLmConfig::to_json() const {
   j["dropout"] = dropout;
   j["dropout_mode"] = mode_name(dropout_mode);
   j["tied"] = tied;
+  j["items"] = lines ? "lines" : "stream";
   return j.dump();
 }
 
@@ -69,6 +70,12 @@ CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view sou
     c.vocab_size = need("vocab_size").get<index_t>();
     c.dropout = need("dropout").get<double>();
     c.tied = need("tied").get<bool>();
+    if (j.contains("items")) {  // absent in files written before per-line models: a stream
+      const std::string items = j.at("items").get<std::string>();
+      RECUR_CHECK(items == "stream" || items == "lines",
+                  fmt::format("{}: items must be stream or lines, got {}", source, items));
+      c.lines = items == "lines";
+    }
     if (j.contains("dropout_mode")) {
       const std::string m = j.at("dropout_mode").get<std::string>();
       RECUR_CHECK(m == "per_step" || m == "per_sequence",
@@ -127,12 +134,13 @@ void CharLm<T>::init_uniform(Rng& rng, T range) {
 template <class T>
 typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs,
                                               index_t T_, index_t B, const layers::RnnState<T>& initial,
-                                              bool training, Rng* rng) const {
+                                              bool training, Rng* rng,
+                                              const std::vector<index_t>& lengths) const {
   RECUR_CHECK(static_cast<index_t>(inputs.size()) == T_ * B,
               fmt::format("char LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
   const index_t E = config_.embedding_size, H = config_.rnn_size;
   const ag::Var<T> x = ag::reshape(embedding_.forward(tape, inputs), Shape{T_, B, E});
-  layers::RnnResult<T> r = rnn_.forward(x, {}, initial, training, rng);
+  layers::RnnResult<T> r = rnn_.forward(x, lengths, initial, training, rng);
   ag::Var<T> h = ag::reshape(r.output, Shape{T_ * B, H});
   if (training && config_.dropout > 0.0) {
     RECUR_CHECK(rng != nullptr, "char LM: training with dropout needs an Rng");

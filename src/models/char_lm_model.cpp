@@ -7,6 +7,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/data/tokenize.h"
+#include "recur/models/lm_lines.h"
 #include "recur/models/lm_text.h"
 
 namespace recur::models {
@@ -39,72 +40,108 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
   const bool chars = vocab_.kind() == data::TokenKind::kChar;
-  std::int64_t unknown = 0;
-  const std::vector<std::int32_t> ids =
-      vocab_.encode(lm_stream_tokens(text, vocab_.kind(), name), name, &unknown);
-  RECUR_REQUIRE(ids.size() >= 2,
-                fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
-  const auto n = static_cast<index_t>(ids.size());
+  std::int64_t unknown = 0, predictions = 0;
   double total = 0;  // summed in double over the whole text
-  layers::RnnStateValues<float> state;
-  for (index_t begin = 0; begin + 1 < n; begin += options.chunk) {
-    const index_t T = std::min(options.chunk, n - 1 - begin);
-    const std::vector<std::int32_t> inputs(ids.begin() + begin, ids.begin() + begin + T);
-    const std::vector<std::int32_t> targets(ids.begin() + begin + 1, ids.begin() + begin + T + 1);
-    ag::Tape<float> tape;
-    ag::NoGrad<float> no_grad(tape);
-    const auto out = model_->forward(tape, inputs, T, 1, layers::constants(tape, state), false, nullptr);
-    ops::CrossEntropyOptions ce;
-    ce.reduction = ops::Reduction::kNone;
-    const ag::Var<float> losses = ag::cross_entropy(out.logits, targets, ce);
-    for (index_t i = 0; i < T; ++i) total += static_cast<double>(losses.value()[i]);
-    state = layers::values_of(out.state);
+  if (model_->config().lines) {
+    // One item per line, each from <bos> through its <eos>.
+    const LinesLoss l = lm_lines_loss(*model_, vocab_, lm_line_items(text, vocab_, name, &unknown), 64);
+    total = l.total;
+    predictions = l.predictions;
+  } else {
+    // One stream at batch 1, the state carried from chunk to chunk.
+    const std::vector<std::int32_t> ids =
+        vocab_.encode(lm_stream_tokens(text, vocab_.kind(), name), name, &unknown);
+    RECUR_REQUIRE(ids.size() >= 2,
+                  fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
+    const auto n = static_cast<index_t>(ids.size());
+    layers::RnnStateValues<float> state;
+    for (index_t begin = 0; begin + 1 < n; begin += options.chunk) {
+      const index_t T = std::min(options.chunk, n - 1 - begin);
+      const std::vector<std::int32_t> inputs(ids.begin() + begin, ids.begin() + begin + T);
+      const std::vector<std::int32_t> targets(ids.begin() + begin + 1, ids.begin() + begin + T + 1);
+      ag::Tape<float> tape;
+      ag::NoGrad<float> no_grad(tape);
+      const auto out = model_->forward(tape, inputs, T, 1, layers::constants(tape, state), false, nullptr);
+      ops::CrossEntropyOptions ce;
+      ce.reduction = ops::Reduction::kNone;
+      const ag::Var<float> losses = ag::cross_entropy(out.logits, targets, ce);
+      for (index_t i = 0; i < T; ++i) total += static_cast<double>(losses.value()[i]);
+      state = layers::values_of(out.state);
+    }
+    predictions = n - 1;
   }
-  const double loss = total / static_cast<double>(n - 1);
-  nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", n - 1}};
+  const double loss = total / static_cast<double>(predictions);
+  nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", predictions}};
   if (chars) j["bpc"] = loss / std::log(2.0);
   if (!chars) j["unknown"] = unknown;  // tokens read as <unk> that the text did not spell so
   Evaluation e;
   e.json = j.dump();
   e.summary =
       chars ? fmt::format("{}: {} predictions, loss {:.4f} nats/char, {:.4f} bits/char, perplexity {:.3f}",
-                          name, n - 1, loss, loss / std::log(2.0), std::exp(loss))
-            : fmt::format("{}: {} predictions, loss {:.4f} nats/word, perplexity {:.2f}", name, n - 1, loss,
-                          std::exp(loss));
+                          name, predictions, loss, loss / std::log(2.0), std::exp(loss))
+            : fmt::format("{}: {} predictions, loss {:.4f} nats/word, perplexity {:.2f}", name, predictions,
+                          loss, std::exp(loss));
   // Most of a text unknown to the vocabulary scores the model on <unk>s, not on the text.
-  if (!chars && unknown * 10 > n)
+  if (!chars && unknown * 10 > predictions)
     e.summary += fmt::format(" (warning: {:.0f}% of the words are outside the vocabulary and read as <unk>)",
-                             100.0 * static_cast<double>(unknown) / static_cast<double>(n));
+                             100.0 * static_cast<double>(unknown) / static_cast<double>(predictions + 1));
   return e;
 }
 
 void CharLmModel::generate(const GenerateOptions& o,
                            const std::function<void(std::string_view)>& emit) const {
   validate(o.sampling);
+  const bool lines = model_->config().lines;
+  RECUR_REQUIRE(lines || o.count <= 1,
+                fmt::format("{} reads text as one stream: --count counts the items of a per-line model "
+                            "(train lm --items lines); use --length",
+                            file().source()));
   Rng rng(o.seed);
-  CharLmStream<float> stream = model_->make_stream(1);
+  const CharLmStream<float> fresh = model_->make_stream(1);
   Tensor<float> logits(Shape{1, vocab_.size()});
   const bool chars = vocab_.kind() == data::TokenKind::kChar;
   // A word prime is its words without the <eos> a line would end with: generation continues it.
-  std::vector<std::int32_t> prime =
+  const std::vector<std::int32_t> prime =
       vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
-  if (prime.empty()) {
+  if (lines) {
+    // Items: each from <bos> (and the prime) to <eos>, from a fresh state.
+    for (long item = 0; item < (o.count > 0 ? o.count : 10); ++item) {
+      CharLmStream<float> stream = fresh;
+      model_->step(stream, {vocab_.bos()}, logits);
+      for (std::int32_t id : prime) model_->step(stream, {id}, logits);
+      if (!o.prime_text.empty()) emit(o.prime_text);
+      std::int32_t previous = prime.empty() ? -1 : prime.back();
+      for (long i = 0; i < o.length; ++i) {
+        const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
+        if (next == vocab_.eos() || next == vocab_.bos()) break;
+        emit(lm_token_text(vocab_, next, previous));
+        previous = next;
+        model_->step(stream, {next}, logits);
+      }
+      emit("\n");
+    }
+    return;
+  }
+  CharLmStream<float> stream = fresh;
+  std::vector<std::int32_t> start = prime;
+  if (start.empty()) {
     // Start after a line break: "\n" or <eos>; else from a random token.
     const std::int32_t newline = chars ? vocab_.find("\n") : vocab_.eos();
-    prime.push_back(newline >= 0
+    start.push_back(newline >= 0
                         ? newline
                         : static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab_.size()))));
   } else {
     emit(o.prime_text);
   }
-  for (std::int32_t id : prime) model_->step(stream, {id}, logits);
-  std::int32_t previous = o.prime_text.empty() ? -1 : prime.back();
+  for (std::int32_t id : start) model_->step(stream, {id}, logits);
+  std::int32_t previous = o.prime_text.empty() ? -1 : start.back();
   for (long i = 0; i < o.length; ++i) {
     const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
     emit(lm_token_text(vocab_, next, previous));
     previous = next;
     model_->step(stream, {next}, logits);
   }
+  emit("\n");
 }
 
 }  // namespace recur::models

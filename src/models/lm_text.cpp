@@ -10,9 +10,11 @@ std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind
 }
 
 data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind, std::int64_t min_freq,
-                          std::int64_t max_vocab) {
+                          std::int64_t max_vocab, bool lines) {
   data::VocabOptions options;
-  if (kind == data::TokenKind::kWord) options.specials = {data::kUnk, data::kEos};
+  if (kind == data::TokenKind::kWord) options.specials.push_back(data::kUnk);
+  if (lines) options.specials.push_back(data::kBos);
+  if (kind == data::TokenKind::kWord || lines) options.specials.push_back(data::kEos);
   options.min_freq = min_freq;
   options.max_vocab = max_vocab;
   return data::Vocab::build(kind, data::count_tokens(tokens), options);

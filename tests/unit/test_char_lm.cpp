@@ -62,7 +62,7 @@ TEST(CharLmConfig, JsonRoundTrip) {
   c.tied = false;
   const std::string json = c.to_json();
   EXPECT_EQ(json, R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,"vocab_size":65,)"
-                  R"("dropout":0.25,"dropout_mode":"per_sequence","tied":false})");
+                  R"("dropout":0.25,"dropout_mode":"per_sequence","tied":false,"items":"stream"})");
   const CharLmConfig back = CharLmConfig::from_json(json, "m.safetensors");
   EXPECT_EQ(back.model, CellKind::kGru);
   EXPECT_EQ(back.num_layers, 3);
@@ -72,7 +72,15 @@ TEST(CharLmConfig, JsonRoundTrip) {
   EXPECT_EQ(back.dropout, 0.25);
   EXPECT_EQ(back.dropout_mode, layers::DropoutMode::kPerSequence);
   EXPECT_FALSE(back.tied);
+  EXPECT_FALSE(back.lines);
   EXPECT_EQ(back.to_json(), json);
+  // One item per line; a config without "items" (before per-line models) is a stream.
+  c.lines = true;
+  EXPECT_TRUE(CharLmConfig::from_json(c.to_json(), "m").lines);
+  EXPECT_FALSE(CharLmConfig::from_json(R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,)"
+                                       R"("vocab_size":65,"dropout":0.25,"tied":false})",
+                                       "m")
+                   .lines);
 
   // Every cell, both modes, tied.
   for (CellKind cell : {CellKind::kRnnTanh, CellKind::kRnnRelu, CellKind::kLstm, CellKind::kGru,

@@ -138,8 +138,9 @@ TEST(CharLmModel, GenerateEmitsThePrimeThenOneCharacterPerStep) {
   o.seed = 9;
   std::vector<std::string> pieces;
   model->generate(o, [&](std::string_view p) { pieces.emplace_back(p); });
-  ASSERT_EQ(pieces.size(), 31u);
+  ASSERT_EQ(pieces.size(), 32u);  // the prime, 30 characters, and the closing line break
   EXPECT_EQ(pieces[0], "to be");
+  EXPECT_EQ(pieces.back(), "\n");
   std::string text;
   for (const std::string& p : pieces) text += p;
   std::string again;

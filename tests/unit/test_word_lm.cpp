@@ -97,9 +97,10 @@ TEST(WordLm, CheckpointEvaluationAndGeneration) {
   g.length = 40;
   std::vector<std::string> pieces;
   model->generate(g, [&](std::string_view p) { pieces.emplace_back(p); });
-  ASSERT_EQ(pieces.size(), 41u);
+  ASSERT_EQ(pieces.size(), 42u);  // the prime, 40 words, and the closing line break
   EXPECT_EQ(pieces[0], "the cat");
-  for (size_t i = 1; i < pieces.size(); ++i) {
+  EXPECT_EQ(pieces.back(), "\n");
+  for (size_t i = 1; i + 1 < pieces.size(); ++i) {
     const std::string& p = pieces[i];
     const bool word_after_word = p.size() > 1 && p[0] == ' ';
     const bool line_break = p == "\n";

@@ -34,6 +34,9 @@ struct CharLmConfig {
   double dropout = 0.0;  // between layers and before the decoder
   layers::DropoutMode dropout_mode = layers::DropoutMode::kPerStep;
   bool tied = false;
+  // How the model reads text: one stream, the state carried (char-rnn; PTB), or one item per line,
+  // each from <bos> to <eos> with a fresh state (names, word lists).
+  bool lines = false;
 
   std::string to_json() const;
   // `source` names the file in errors; unknown keys are ignored, missing required ones are errors.
@@ -73,8 +76,10 @@ class CharLm {
     layers::RnnState<T> state;  // final state, to carry into the next chunk
   };
   // inputs: (T = steps, B = batch) time-major token ids in [0, V). initial: empty for zeros.
+  // lengths: B entries in [1, T] for padded items (the state stops at each item's end), or empty.
   Output forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs, index_t steps, index_t batch,
-                 const layers::RnnState<T>& initial, bool training, Rng* rng) const;
+                 const layers::RnnState<T>& initial, bool training, Rng* rng,
+                 const std::vector<index_t>& lengths = {}) const;
 
   // One step of generation: feeds ids (one per stream row) and writes logits (B, V), the same
   // bits as forward() under NoGrad on the same ids.

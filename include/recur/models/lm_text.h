@@ -1,4 +1,5 @@
-// How a language model reads and writes text, for characters and for words:
+// How a language model reads and writes text, for characters and for words, as one stream (below)
+// or one item per line (models/lm_lines.h):
 //
 //   characters  every Unicode code point is a token, line breaks included; no specials
 //   words       whitespace-separated tokens with <eos> after every line (PTB's convention); the
@@ -21,9 +22,10 @@ namespace recur::models {
 std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind kind,
                                           std::string_view source);
 
-// The vocabulary of a training stream.
+// The vocabulary of training tokens: for a stream, words add <unk> and <eos>; for one item per
+// line (`lines`), <bos> and <eos> mark each item's ends (and words add <unk>).
 data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind,
-                          std::int64_t min_freq = 1, std::int64_t max_vocab = 0);
+                          std::int64_t min_freq = 1, std::int64_t max_vocab = 0, bool lines = false);
 
 // The text a generated token adds after `previous` (-1 at the start of a line of output): a
 // character itself; a word with a space before it unless it starts a line; "\n" for <eos>.

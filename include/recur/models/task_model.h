@@ -31,8 +31,9 @@ struct Evaluation {
 };
 
 struct GenerateOptions {
-  std::string prime_text;  // conditions the model and is emitted first
-  long length = 2000;      // tokens to generate after it
+  std::string prime_text;  // conditions the model and is emitted first (each item's start, for items)
+  long length = 2000;      // tokens to generate after it (at most, per item, for items)
+  long count = 0;          // models of one item per line: items to generate (0: 10); others: 0 or 1
   SamplingOptions sampling;
   std::uint64_t seed = 123;
 };
@@ -56,7 +57,7 @@ class TaskModel {
   virtual Evaluation evaluate(std::string_view text, std::string_view source,
                               const EvaluateOptions& options) const;
   // Draws output one token at a time and hands each one's text to `emit` as it is drawn; the prime
-  // text comes first.
+  // text comes first, and the output ends with a line break.
   virtual void generate(const GenerateOptions& options,
                         const std::function<void(std::string_view)>& emit) const;
 

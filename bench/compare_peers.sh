@@ -154,17 +154,24 @@ run() {
     --threads "$threads" --rc "$rc" --busy "$busy" --cmd "$*" || true
 }
 
-# mode model hidden batch
+# mode model hidden batch [vocab seq-length]: the char LM (vocabulary 65, 100 steps) unless given;
+# the word LM rows are PTB's shapes (vocabulary 10k, batch 20, 35 steps; Zaremba's small and medium).
 configs=(
   "train lstm 128 32" "train lstm 128 64" "train lstm 512 32" "train lstm 512 64"
   "train gru 512 64" "train rnn 512 64"
   "infer lstm 512 64"
   "gen lstm 512 1"
   "layers lstm 128 64" "layers lstm 512 64"
+  "train lstm 200 20 10000 35" "train lstm 650 20 10000 35"
 )
 for cfg in "${configs[@]}"; do
-  read -r mode model hidden batch <<<"$cfg"
+  vocab=65 seq=100
+  read -r mode model hidden batch vocab_given seq_given <<<"$cfg"
   id="$mode-$model-h$hidden-b$batch"
+  if [[ -n $vocab_given ]]; then
+    vocab=$vocab_given seq=$seq_given
+    id="$id-v$vocab-t$seq"
+  fi
   [[ $id =~ $ONLY ]] || continue
   recur_model=$model
   [[ $model == rnn ]] && recur_model=rnn_tanh # recur's name for nn.RNN's default cell
@@ -173,9 +180,9 @@ for cfg in "${configs[@]}"; do
     if ((have_recur)); then
       run recur "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" RECUR_NUM_THREADS="$t" \
         "$RECUR" bench --mode "$mode" --model "$recur_model" --hidden "$hidden" --batch "$batch" --threads "$t" \
-        "${recur_opts[@]}" --json
+        --vocab "$vocab" --seq-length "$seq" "${recur_opts[@]}" --json
     fi
-    if [[ $model == lstm && $mode != gen ]]; then
+    if [[ $model == lstm && $mode != gen && $vocab == 65 ]]; then # oneDNN runs the layers, not a word LM
       dnnl_mode=$mode
       [[ $mode == layers ]] && dnnl_mode=train # oneDNN's training case is the layers alone
       run onednn "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" \
@@ -186,7 +193,7 @@ for cfg in "${configs[@]}"; do
     ((t > 1)) && wait_policy=(OMP_WAIT_POLICY=PASSIVE)
     run pytorch "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
       "${wait_policy[@]}" "$PY" bench/peers/torch_charlm.py --mode "$mode" --model "$model" --hidden "$hidden" \
-      --batch "$batch" --seq-length 100 --threads "$t" --reps "$REPS" --min-time "$MIN_TIME" --json
+      --batch "$batch" --seq-length "$seq" --vocab "$vocab" --threads "$t" --reps "$REPS" --min-time "$MIN_TIME" --json
   done
 done
 

@@ -51,6 +51,7 @@ struct BenchConfig {
   index_t seq_length = 100;
   int layers = 2;
   int threads = 1;
+  index_t vocab = 65;  // tiny-shakespeare's characters; 10000 for PTB's words
 };
 
 struct BenchOptions {
@@ -62,8 +63,6 @@ struct BenchOptions {
   std::vector<int> suite_threads{1, 2};
   index_t sgemm_size = 1024;
 };
-
-constexpr index_t kVocab = 65;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -126,16 +125,16 @@ models::CharLm<float> make_model(const BenchConfig& c) {
   mc.num_layers = c.layers;
   mc.rnn_size = c.hidden;
   mc.embedding_size = c.hidden;
-  mc.vocab_size = kVocab;
+  mc.vocab_size = c.vocab;
   models::CharLm<float> model(mc);
   Rng rng(1);
   model.init(rng);
   return model;
 }
 
-std::vector<std::int32_t> random_tokens(index_t n, Rng& rng) {
+std::vector<std::int32_t> random_tokens(index_t n, index_t vocab, Rng& rng) {
   std::vector<std::int32_t> ids(static_cast<size_t>(n));
-  for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(kVocab));
+  for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab)));
   return ids;
 }
 
@@ -150,7 +149,8 @@ json run_config(const BenchOptions& o) {
   std::vector<double> rates;
   if (c.mode == "train") {
     auto adam = train::make_optimizer(model.params(), train::AdamOptions{});
-    const std::vector<std::int32_t> inputs = random_tokens(T * B, rng), targets = random_tokens(T * B, rng);
+    const std::vector<std::int32_t> inputs = random_tokens(T * B, c.vocab, rng),
+                                    targets = random_tokens(T * B, c.vocab, rng);
     layers::RnnStateValues<float> carry;
     rates = measure(o.reps, o.min_time, double(T * B), [&] {
       model.params().zero_grad();
@@ -177,7 +177,7 @@ json run_config(const BenchOptions& o) {
       tape.backward(ag::sum(ag::mul(r.output, tape.constant(dy))));
     });
   } else if (c.mode == "infer") {
-    const std::vector<std::int32_t> inputs = random_tokens(T * B, rng);
+    const std::vector<std::int32_t> inputs = random_tokens(T * B, c.vocab, rng);
     layers::RnnStateValues<float> carry;
     rates = measure(o.reps, o.min_time, double(T * B), [&] {
       ag::Tape<float> tape;
@@ -187,12 +187,12 @@ json run_config(const BenchOptions& o) {
     });
   } else {
     models::CharLmStream<float> stream = model.make_stream(1);
-    Tensor<float> logits(Shape{1, kVocab});
+    Tensor<float> logits(Shape{1, c.vocab});
     std::int32_t token = 0;
     const models::SamplingOptions sampling;
     rates = measure(o.reps, o.min_time, 1.0, [&] {
       model.step(stream, {token}, logits);
-      token = models::sample_token(logits.data(), kVocab, sampling, rng);
+      token = models::sample_token(logits.data(), c.vocab, sampling, rng);
     });
   }
   const Stats s = stats_of(rates);
@@ -203,6 +203,8 @@ json run_config(const BenchOptions& o) {
          {"model", c.model},
          {"hidden", c.hidden},
          {"batch", B},
+         {"seq_length", c.seq_length},
+         {"vocab", c.vocab},
          {"threads", c.threads},
          {"tokens_per_s", s.median},
          {"tokens_per_s_min", s.min},
@@ -336,6 +338,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--batch", o.config.batch, "streams (gen: always 1)")
       ->check(CLI::Range(1, 1 << 14))
+      ->capture_default_str();
+  cmd->add_option("--vocab", o.config.vocab,
+                  "vocabulary size (65: tiny-shakespeare's characters; 10000: PTB)")
+      ->check(CLI::Range(2, 1 << 24))
       ->capture_default_str();
   cmd->add_option("--seq-length", o.config.seq_length, "steps per chunk")
       ->check(CLI::Range(1, 1 << 14))

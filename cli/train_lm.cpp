@@ -41,6 +41,7 @@ struct LmFlags {
   double dropout = 0.0;
   std::string dropout_mode = "per_step";
   double init_range = 0.0;
+  double input_dropout = 0.0;
 };
 
 void add_lm_flags(CLI::App& cmd, LmFlags& o) {
@@ -89,6 +90,10 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->check(CLI::IsMember({"per_step", "per_sequence"}))
       ->capture_default_str()
       ->group(model);
+  cmd.add_option("--input-dropout", o.input_dropout, "dropout on the embedded inputs")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str()
+      ->group(model);
   cmd.add_option("--init-range", o.init_range,
                  "0: PyTorch's init; r > 0: every weight U(-r, r) (Zaremba: 0.1)")
       ->check(CLI::Range(0.0, 10.0))
@@ -105,6 +110,7 @@ std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::V
   c.embedding_size = o.tied ? o.rnn_size : o.embedding_size;
   c.vocab_size = vocab.size();
   c.dropout = o.dropout;
+  c.input_dropout = o.input_dropout;
   c.dropout_mode =
       o.dropout_mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
   c.tied = o.tied;

@@ -43,6 +43,7 @@ std::string CharLmConfig::to_json() const {
   j["embedding_size"] = embedding_size;
   j["vocab_size"] = vocab_size;
   j["dropout"] = dropout;
+  j["input_dropout"] = input_dropout;
   j["dropout_mode"] = mode_name(dropout_mode);
   j["tied"] = tied;
   j["items"] = lines ? "lines" : "stream";
@@ -69,6 +70,8 @@ CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view sou
     c.embedding_size = need("embedding_size").get<index_t>();
     c.vocab_size = need("vocab_size").get<index_t>();
     c.dropout = need("dropout").get<double>();
+    if (j.contains("input_dropout"))
+      c.input_dropout = j.at("input_dropout").get<double>();  // absent before it existed
     c.tied = need("tied").get<bool>();
     if (j.contains("items")) {  // absent in files written before per-line models: a stream
       const std::string items = j.at("items").get<std::string>();
@@ -97,6 +100,8 @@ void CharLmConfig::validate(std::string_view source) const {
       fmt::format("{}: num_layers ({}), rnn_size ({}), embedding_size ({}) and vocab_size ({}) must be "
                   "at least 1",
                   source, num_layers, rnn_size, embedding_size, vocab_size));
+  RECUR_CHECK(input_dropout >= 0.0 && input_dropout < 1.0,
+              fmt::format("{}: input_dropout must be in [0, 1), got {}", source, input_dropout));
   RECUR_CHECK(dropout >= 0.0 && dropout < 1.0,
               fmt::format("{}: dropout must be in [0, 1), got {}", source, dropout));
   RECUR_CHECK(!tied || embedding_size == rnn_size,
@@ -139,7 +144,11 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
   RECUR_CHECK(static_cast<index_t>(inputs.size()) == T_ * B,
               fmt::format("char LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
   const index_t E = config_.embedding_size, H = config_.rnn_size;
-  const ag::Var<T> x = ag::reshape(embedding_.forward(tape, inputs), Shape{T_, B, E});
+  ag::Var<T> x = ag::reshape(embedding_.forward(tape, inputs), Shape{T_, B, E});
+  if (training && config_.input_dropout > 0.0) {
+    RECUR_CHECK(rng != nullptr, "char LM: training with input dropout needs an Rng");
+    x = ag::dropout(x, static_cast<T>(config_.input_dropout), *rng, true);
+  }
   layers::RnnResult<T> r = rnn_.forward(x, lengths, initial, training, rng);
   ag::Var<T> h = ag::reshape(r.output, Shape{T_ * B, H});
   if (training && config_.dropout > 0.0) {

@@ -25,6 +25,7 @@ struct Case {
   double dropout = 0.0;
   layers::DropoutMode mode = layers::DropoutMode::kPerStep;
   std::string name;
+  double input_dropout = 0.0;
 };
 
 CharLmConfig config_of(const Case& c) {
@@ -36,6 +37,7 @@ CharLmConfig config_of(const Case& c) {
   config.vocab_size = kVocab;
   config.dropout = c.dropout;
   config.dropout_mode = c.mode;
+  config.input_dropout = c.input_dropout;
   config.tied = c.tied;
   return config;
 }
@@ -70,7 +72,7 @@ TEST_P(CharLmGradient, MatchesFiniteDifferences) {
   Rng init_rng(2024);
   model.init(init_rng);
   const layers::RnnStateValues<double> initial = initial_state(config);
-  const bool training = c.dropout > 0.0;
+  const bool training = c.dropout > 0.0 || c.input_dropout > 0.0;
   const auto loss = [&](ag::Tape<double>& tape) {
     Rng dropout_rng(77);  // re-seeded: the same masks at every evaluation
     const CharLm<double>::Output out = model.forward(
@@ -91,7 +93,7 @@ TEST_P(CharLmGradient, MatchesFiniteDifferences) {
   }
   EXPECT_EQ(first, again);
   if (training) {
-    EXPECT_GT(std::abs(first - eval), 1e-3) << "dropout had no visible effect";
+    EXPECT_GT(std::abs(first - eval), 1e-3) << "dropout had no visible effect: " << first << " vs " << eval;
   } else {
     EXPECT_EQ(first, eval);
   }
@@ -114,7 +116,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{nn::CellKind::kGru, 4, 5, false, 0.3, layers::DropoutMode::kPerSequence,
                            "gru_dropout_per_sequence"},
                       Case{nn::CellKind::kLstm, 5, 5, true, 0.3, layers::DropoutMode::kPerSequence,
-                           "lstm_tied_dropout_per_sequence"}),
+                           "lstm_tied_dropout_per_sequence"},
+                      Case{nn::CellKind::kLstm, 4, 5, false, 0.3, layers::DropoutMode::kPerStep,
+                           "lstm_input_and_layer_dropout", 0.4},
+                      // Input dropout alone moves this small model's loss little: a high rate makes
+                      // the sanity check below see it.
+                      Case{nn::CellKind::kGru, 4, 5, false, 0.0, layers::DropoutMode::kPerStep,
+                           "gru_input_dropout_only", 0.9}),
     [](const ::testing::TestParamInfo<Case>& param_info) { return param_info.param.name; });
 
 // The gradient check is not vacuous: every parameter tensor gets a nonzero analytic gradient.

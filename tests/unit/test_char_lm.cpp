@@ -61,8 +61,10 @@ TEST(CharLmConfig, JsonRoundTrip) {
   c.dropout_mode = layers::DropoutMode::kPerSequence;
   c.tied = false;
   const std::string json = c.to_json();
-  EXPECT_EQ(json, R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,"vocab_size":65,)"
-                  R"("dropout":0.25,"dropout_mode":"per_sequence","tied":false,"items":"stream"})");
+  EXPECT_EQ(
+      json,
+      R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,"vocab_size":65,)"
+      R"("dropout":0.25,"input_dropout":0.0,"dropout_mode":"per_sequence","tied":false,"items":"stream"})");
   const CharLmConfig back = CharLmConfig::from_json(json, "m.safetensors");
   EXPECT_EQ(back.model, CellKind::kGru);
   EXPECT_EQ(back.num_layers, 3);

@@ -1,7 +1,7 @@
 // CharLm<T>: a character-level language model, char-rnn grown up, composed of three modules in one
 // parameter table that the model owns and freezes:
 //
-//   ids (T, B) → Embedding (T, B, E) → Rnn stack (T, B, H) → dropout → Linear (T·B, V) logits
+//   ids (T, B) → Embedding (T, B, E) → input dropout → Rnn stack (T, B, H) → dropout → Linear (T·B, V)
 //
 // Parameter names are the state_dict names of the equivalent PyTorch model (an nn.Embedding named
 // `embedding`, an nn.RNN/LSTM/GRU named `rnn`, an nn.Linear named `decoder`), so weights move
@@ -31,7 +31,8 @@ struct CharLmConfig {
   index_t rnn_size = 128;
   index_t embedding_size = 64;
   index_t vocab_size = 0;
-  double dropout = 0.0;  // between layers and before the decoder
+  double dropout = 0.0;        // between layers and before the decoder
+  double input_dropout = 0.0;  // on the embedded inputs (Zaremba et al. 2014: every non-recurrent connection)
   layers::DropoutMode dropout_mode = layers::DropoutMode::kPerStep;
   bool tied = false;
   // How the model reads text: one stream, the state carried (char-rnn; PTB), or one item per line,

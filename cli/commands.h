@@ -18,9 +18,21 @@ void add_bench_command(CLI::App& app);
 // The tiny-shakespeare text compiled into the binary (data/tinyshakespeare, MIT / public domain).
 std::string_view builtin_tinyshakespeare();
 inline constexpr const char* kBuiltinDataName = "tinyshakespeare";
-// `--data` as given (read by data::read_file: gzip is decompressed), or the built-in text when it
-// is kBuiltinDataName.
+// `--data` as given (read by data::read_file: gzip is decompressed), the built-in text when it is
+// kBuiltinDataName, or a bundled file by name (bundled_data_path) when no such file exists here.
 std::string load_data(const std::string& path_or_builtin);
+// The bundled data sets' files by name: ptb (= ptb.train), ptb.valid, ptb.test, names. Looked up in
+// the source tree's data/, then in the installed share/recur/data/. "" for other names; an error
+// naming both places when a bundled name's file is in neither.
+std::string bundled_data_path(const std::string& name);
+// "ptb, ptb.valid, ptb.test, names" for help texts.
+std::string bundled_data_names();
+// --data NAME of a bundled set with separate validation and test files (ptb): their names, for
+// --val-data and --test-data when those are not given. Empty otherwise.
+struct BundledSplits {
+  std::string val, test;
+};
+BundledSplits bundled_splits(const std::string& data);
 
 // --threads N on a subcommand (0: RECUR_NUM_THREADS or all cores).
 void add_threads_option(CLI::App& command, int& threads);

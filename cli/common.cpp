@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "commands.h"
 #include "recur/common.h"
 #include "recur/data/text_file.h"
@@ -25,8 +27,50 @@ std::string_view builtin_tinyshakespeare() {
   return {recur_builtin_text_begin, static_cast<size_t>(recur_builtin_text_end - recur_builtin_text_begin)};
 }
 
+namespace {
+
+struct BundledFile {
+  const char* name;
+  const char* path;  // under data/
+};
+constexpr BundledFile kBundled[] = {{"ptb", "ptb/ptb.train.txt.gz"},
+                                    {"ptb.train", "ptb/ptb.train.txt.gz"},
+                                    {"ptb.valid", "ptb/ptb.valid.txt.gz"},
+                                    {"ptb.test", "ptb/ptb.test.txt.gz"},
+                                    {"names", "names/names.txt.gz"}};
+
+}  // namespace
+
+std::string bundled_data_path(const std::string& name) {
+  for (const BundledFile& f : kBundled) {
+    if (name != f.name) continue;
+    for (const char* dir : {RECUR_SOURCE_DATA_DIR, RECUR_INSTALL_DATA_DIR}) {
+      const std::filesystem::path p = std::filesystem::path(dir) / f.path;
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(p, ec)) return p.string();
+    }
+    throw Error(fmt::format("the bundled data '{}' ({}) is neither in {} nor in {}", name, f.path,
+                            RECUR_SOURCE_DATA_DIR, RECUR_INSTALL_DATA_DIR));
+  }
+  return "";
+}
+
+std::string bundled_data_names() {
+  return "ptb, ptb.valid, ptb.test, names";
+}
+
+BundledSplits bundled_splits(const std::string& data) {
+  if (data == "ptb" || data == "ptb.train") return {"ptb.valid", "ptb.test"};
+  return {};
+}
+
 std::string load_data(const std::string& path_or_builtin) {
   if (path_or_builtin == kBuiltinDataName) return std::string(builtin_tinyshakespeare());
+  std::error_code ec;
+  if (!std::filesystem::exists(path_or_builtin, ec)) {
+    const std::string bundled = bundled_data_path(path_or_builtin);
+    if (!bundled.empty()) return data::read_file(bundled);
+  }
   return data::read_file(path_or_builtin);
 }
 

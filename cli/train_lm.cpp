@@ -47,8 +47,12 @@ struct LmFlags {
 void add_lm_flags(CLI::App& cmd, LmFlags& o) {
   const char* data = "Data (lm)";
   const char* model = "Model (lm)";
-  add_data_flags(cmd, o.data, "UTF-8 text file (.gz read as is), or 'tinyshakespeare' for the built-in text",
-                 o.trainer, data);
+  add_data_flags(
+      cmd, o.data,
+      fmt::format("UTF-8 text file (.gz read as is), 'tinyshakespeare' (built in), or a bundled set: {} "
+                  "(ptb brings its validation and test files)",
+                  bundled_data_names()),
+      o.trainer, data);
   cmd.add_option("--tokens", o.tokens,
                  "char (Unicode code points) or word (whitespace-separated, <eos> per line)")
       ->check(CLI::IsMember({"char", "word"}))
@@ -228,6 +232,10 @@ Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKin
 
 void run_lm_training(CLI::App& cmd, LmFlags& o) {
   std::optional<io::Safetensors> resume_file = resolve_settings(cmd, o.trainer, models::kLmTask);
+  // --data ptb brings its own validation and test files unless others are given.
+  const BundledSplits splits = bundled_splits(o.data);
+  if (o.trainer.val_data.empty()) o.trainer.val_data = splits.val;
+  if (o.trainer.test_data.empty()) o.trainer.test_data = splits.test;
   check_trainer_flags(o.trainer);
   apply_threads(o.trainer.threads);
 

@@ -82,5 +82,24 @@ TEST_F(LinesLm, CountIsForPerLineModels) {
   EXPECT_NE(blank.err.find("blank.txt: no items: all 3 lines are blank"), std::string::npos) << blank.err;
 }
 
+// Bundled sets by name; a file of that name here wins.
+TEST_F(LinesLm, BundledDataByName) {
+  const Result r =
+      run("train lm --items lines --data names --rnn-size 8 --num-layers 1 --batch-size 64 "
+          "--max-iters 2 --progress log --checkpoint-dir bundled");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("data names: vocabulary 28, items train 30431 / val 1602"), std::string::npos)
+      << r.err;
+  std::ofstream(dir_ / "names") << "ann\nbob\ncid\n";
+  const Result local =
+      run("train lm --items lines --data names --rnn-size 8 --num-layers 1 --batch-size 2 "
+          "--max-iters 2 --progress log --checkpoint-dir local");
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_NE(local.err.find("items train 2 / val 1"), std::string::npos) << local.err;
+  // recur eval takes the bundled names too.
+  const Result eval = run("eval bundled/last.safetensors names --json");
+  EXPECT_EQ(eval.exit_code, 0) << eval.err;
+}
+
 }  // namespace
 }  // namespace recur

@@ -114,7 +114,6 @@ if ((have_recur)); then
     # pass the repetition settings when the subcommand has them (its defaults otherwise)
     [[ $recur_help == *--reps* ]] && recur_opts+=(--reps "$REPS")
     [[ $recur_help == *--min-time* ]] && recur_opts+=(--min-time "$MIN_TIME")
-    [[ $recur_help == *--seq-length* ]] && recur_opts+=(--seq-length 100)
   fi
 fi
 

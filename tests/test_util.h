@@ -26,6 +26,17 @@ constexpr double eps_of() {
   return static_cast<double>(std::numeric_limits<T>::epsilon());
 }
 
+// The message of the recur::Error that f() throws ("" when it throws nothing).
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Passes iff f() throws recur::Error whose message contains every one of `parts`.
 template <class F>
 ::testing::AssertionResult throws_error_with(F&& f, std::initializer_list<std::string_view> parts) {

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "recur/io/safetensors.h"
+
 namespace recur {
 
 namespace fs = std::filesystem;
@@ -63,6 +65,17 @@ class Cli : public ::testing::Test {
 
   fs::path dir_;
 };
+
+// Two checkpoint files hold the same tensors, byte for byte (names, dtypes, shapes and data).
+inline ::testing::AssertionResult same_model(const fs::path& a, const fs::path& b) {
+  const io::Safetensors x = io::Safetensors::read_file(a.string()),
+                        y = io::Safetensors::read_file(b.string());
+  if (x.names() != y.names())
+    return ::testing::AssertionFailure() << a << " and " << b << " hold different tensors";
+  for (const std::string& name : x.names())
+    if (!(x.entry(name) == y.entry(name))) return ::testing::AssertionFailure() << name << " differs";
+  return ::testing::AssertionSuccess();
+}
 
 }  // namespace e2e
 }  // namespace recur

@@ -12,15 +12,6 @@
 namespace recur {
 namespace {
 
-::testing::AssertionResult same_model(const fs::path& a, const fs::path& b) {
-  const io::Safetensors x = io::Safetensors::read_file(a.string()),
-                        y = io::Safetensors::read_file(b.string());
-  if (x.names() != y.names()) return ::testing::AssertionFailure() << "different tensors";
-  for (const std::string& name : x.names())
-    if (!(x.entry(name) == y.entry(name))) return ::testing::AssertionFailure() << name << " differs";
-  return ::testing::AssertionSuccess();
-}
-
 TEST_F(Cli, TheResolvedConfigRepeatsTheRunBitForBit) {
   const Result first = run("train lm " + small_model() +
                            " --max-iters 12 --eval-val-every 6 --dropout 0.2 --optimizer adam --tied "

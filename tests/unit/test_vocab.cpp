@@ -15,18 +15,8 @@
 namespace recur::data {
 namespace {
 
+using testing::error_message;
 using testing::throws_error_with;
-
-// The message of the recur::Error that f() throws ("" when it throws nothing).
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // ---------------------------------------------------------------------------------------------
 // Vocab, characters

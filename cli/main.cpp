@@ -13,7 +13,14 @@
 namespace {
 
 // `recur train` followed by a flag (or nothing) means `recur train lm`: the task name is inserted.
+// char-rnn's underscore spellings (--rnn_size) are the dashed flags: the name before any '=' is
+// rewritten in place.
 std::vector<char*> with_default_task(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).rfind("--", 0) != 0) continue;
+    for (char* c = argv[i] + 2; *c && *c != '='; ++c)
+      if (*c == '_') *c = '-';
+  }
   std::vector<char*> args(argv, argv + argc);
   static char task[] = "lm";
   if (argc >= 2 && std::string_view(argv[1]) == "train") {

@@ -45,8 +45,7 @@ void add_sample_command(CLI::App& app) {
       ->check(CLI::Range(0L, 1L << 40))
       ->capture_default_str();
   cmd->add_option("--temperature", o.generate.sampling.temperature,
-                  "divides the logits; lower is more conservative")
-      ->check(CLI::PositiveNumber)
+                  "divides the logits; lower is more conservative (checked by models::validate)")
       ->capture_default_str();
   cmd->add_option("--top-k", o.generate.sampling.top_k, "sample among the k most likely (0: all)")
       ->check(CLI::NonNegativeNumber)

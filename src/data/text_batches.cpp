@@ -9,29 +9,32 @@ namespace recur::data {
 TokenBatches::TokenBatches(std::vector<std::int32_t> tokens, index_t batch_size, index_t seq_length,
                            const SplitFractions& f, std::string_view source)
     : tokens_(std::move(tokens)), B_(batch_size), T_(seq_length) {
-  RECUR_CHECK(B_ >= 1 && T_ >= 1,
-              fmt::format("{}: batch size ({}) and sequence length ({}) must be at least 1", source, B_, T_));
+  RECUR_REQUIRE(
+      B_ >= 1 && T_ >= 1,
+      fmt::format("{}: batch size ({}) and sequence length ({}) must be at least 1", source, B_, T_));
   for (double v : {f.train, f.val, f.test})
-    RECUR_CHECK(v >= 0.0 && v <= 1.0,
-                fmt::format("{}: split fractions must lie in [0, 1], got train {} val {} test {}", source,
-                            f.train, f.val, f.test));
-  RECUR_CHECK(
+    RECUR_REQUIRE(v >= 0.0 && v <= 1.0,
+                  fmt::format("{}: split fractions must lie in [0, 1], got train {} val {} test {}", source,
+                              f.train, f.val, f.test));
+  RECUR_REQUIRE(
       f.train > 0.0 && f.train + f.val + f.test <= 1.0 + 1e-9,
       fmt::format("{}: split fractions train {} + val {} + test {} must be positive for train and add up "
                   "to at most 1",
                   source, f.train, f.val, f.test));
   const auto N = static_cast<index_t>(tokens_.size());
-  RECUR_CHECK(N >= B_ * T_ + 1,
-              fmt::format("{}: {} characters are too few for one batch of {} streams × {} steps (needs {})",
-                          source, N, B_, T_, B_ * T_ + 1));
+  RECUR_REQUIRE(
+      N >= B_ * T_ + 1,
+      fmt::format("{}: {} tokens are too few for one batch of {} streams × {} steps (needs {}): use a "
+                  "smaller --batch-size or --seq-length, or more data",
+                  source, N, B_, T_, B_ * T_ + 1));
   batches_ = (N - 1) / (B_ * T_);
   n_train_ = static_cast<index_t>(std::floor(static_cast<double>(batches_) * f.train));
   n_test_ = static_cast<index_t>(std::floor(static_cast<double>(batches_) * f.test));
   n_val_ = batches_ - n_train_ - n_test_;
-  RECUR_CHECK(n_train_ >= 1,
-              fmt::format("{}: {} batches of {}×{} leave none for training at train fraction {}", source,
-                          batches_, B_, T_, f.train));
-  RECUR_CHECK(
+  RECUR_REQUIRE(n_train_ >= 1,
+                fmt::format("{}: {} batches of {}×{} leave none for training at train fraction {}", source,
+                            batches_, B_, T_, f.train));
+  RECUR_REQUIRE(
       f.val <= 0.0 || n_val_ >= 1,
       fmt::format("{}: {} batches of {}×{} leave none for validation at val fraction {} (use a smaller "
                   "batch size or sequence length, or more data)",

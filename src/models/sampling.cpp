@@ -10,10 +10,12 @@
 namespace recur::models {
 
 void validate(const SamplingOptions& o) {
-  RECUR_CHECK(o.temperature > 0.0 && std::isfinite(o.temperature),
-              fmt::format("temperature must be positive, got {}", o.temperature));
-  RECUR_CHECK(o.top_k >= 0, fmt::format("top-k must be ≥ 0 (0 keeps all tokens), got {}", o.top_k));
-  RECUR_CHECK(o.top_p > 0.0 && o.top_p <= 1.0, fmt::format("top-p must be in (0, 1], got {}", o.top_p));
+  RECUR_REQUIRE(
+      o.temperature > 0.0 && std::isfinite(o.temperature),
+      fmt::format("--temperature must be positive and finite (--argmax for greedy decoding), got {}",
+                  o.temperature));
+  RECUR_REQUIRE(o.top_k >= 0, fmt::format("--top-k must be ≥ 0 (0 keeps all tokens), got {}", o.top_k));
+  RECUR_REQUIRE(o.top_p > 0.0 && o.top_p <= 1.0, fmt::format("--top-p must be in (0, 1], got {}", o.top_p));
 }
 
 template <class T>

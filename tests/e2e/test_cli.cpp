@@ -126,7 +126,8 @@ TEST_F(Cli, ClearErrors) {
       {"train --data empty.txt", "empty.txt: the file is empty"},
       {"train --data bad.txt", "bad.txt: invalid UTF-8 at byte 3"},
       {"train --data short.txt",
-       "short.txt: 11 characters are too few for one batch of 50 streams × 50 steps"},
+       "short.txt: 11 tokens are too few for one batch of 50 streams × 50 steps (needs 2501): use a smaller "
+       "--batch-size or --seq-length"},
       {"train --data missing.txt", "missing.txt: cannot open"},
       {"train --data text.txt --model lstmm", "--model: lstmm not in {rnn_tanh,rnn_relu,lstm,gru"},
       {"train --data text.txt --optimizer adamax", "--optimizer must be one of"},
@@ -143,6 +144,8 @@ TEST_F(Cli, ClearErrors) {
     }
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << c.args << "\nstderr: " << r.err;
+    // A user's mistake is not a bug: no source location or check expression.
+    EXPECT_EQ(r.err.find(".cpp:"), std::string::npos) << c.args << "\nstderr: " << r.err;
   }
   // An unknown GEMM backend in the environment is refused before any work, naming the ones built.
   const Result blas = run("train --data text.txt --max-iters 1", "RECUR_BLAS=mkl");
@@ -158,6 +161,18 @@ TEST_F(Cli, ClearErrors) {
       << version.out;
   // A prime text with characters outside the vocabulary names them.
   ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv").exit_code, 0);
+  const Result cold = run("sample cv/best.safetensors --temperature 0");
+  EXPECT_NE(cold.exit_code, 0);
+  EXPECT_NE(cold.err.find("--temperature must be positive and finite (--argmax for greedy decoding), got 0"),
+            std::string::npos)
+      << cold.err;
+  EXPECT_LT(cold.err.size(), 200u) << cold.err;  // not CLI11's 310-digit bound
+  // char-rnn's underscore spellings are the same flags.
+  const Result underscores =
+      run("train --data text.txt --rnn_size 16 --num_layers 1 --seq_length 8 --batch_size 4 --max_iters 2 "
+          "--checkpoint_dir under");
+  EXPECT_EQ(underscores.exit_code, 0) << underscores.err;
+  EXPECT_NE(slurp(dir_ / "under/config.toml").find("\nrnn-size = 16\n"), std::string::npos);
   const Result r = run("sample cv/best.safetensors --prime-text 'Zé€'");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("'é', '€'"), std::string::npos) << r.err;

@@ -186,12 +186,12 @@ TEST(Sampling, RejectsInvalidOptions) {
   };
   for (double t : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
     SCOPED_TRACE(t);
-    check({.temperature = t}, "temperature must be positive");
+    check({.temperature = t}, "--temperature must be positive and finite (--argmax for greedy decoding)");
   }
-  check({.top_k = -1}, "top-k must be ≥ 0 (0 keeps all tokens), got -1");
+  check({.top_k = -1}, "--top-k must be ≥ 0 (0 keeps all tokens), got -1");
   for (double p : {0.0, -0.1, 1.5, 1.0000001, std::nan("")}) {
     SCOPED_TRACE(p);
-    check({.top_p = p}, "top-p must be in (0, 1]");
+    check({.top_p = p}, "--top-p must be in (0, 1]");
   }
   EXPECT_NO_THROW(validate({.temperature = 1e-3, .top_k = 0, .top_p = 1.0}));
   EXPECT_NO_THROW(validate({.temperature = 50.0, .top_k = 1, .top_p = 1e-9}));

@@ -257,8 +257,8 @@ TEST(TokenBatches, RejectsTooLittleDataAndBadFractions) {
   const SplitFractions defaults;
   // 6 tokens cannot give one 2×3 batch plus its last target.
   EXPECT_TRUE(throws_error_with([&] { TokenBatches(stream_of(6), 2, 3, defaults, "tiny.txt"); },
-                                {"tiny.txt: 6 characters are too few for one batch of 2 streams × 3 steps "
-                                 "(needs 7)"}));
+                                {"tiny.txt: 6 tokens are too few for one batch of 2 streams × 3 steps "
+                                 "(needs 7): use a smaller --batch-size or --seq-length"}));
   EXPECT_NO_THROW(TokenBatches(stream_of(7), 2, 3, {.train = 1.0, .val = 0.0, .test = 0.0}, "tiny.txt"));
   // One batch: ⌊0.95⌋ = 0 training batches.
   EXPECT_TRUE(

@@ -1,6 +1,7 @@
 // recur: train, sample from, evaluate, inspect and benchmark character-level language models.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <exception>
 #include <string_view>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "recur/common.h"
 #include "recur/ops/gemm.h"
 #include "recur/ops/packed_gemm.h"
+#include "settings.h"
 
 namespace {
 
@@ -34,7 +36,7 @@ std::vector<char*> with_default_task(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling"};
+  CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling", "recur"};
   app.require_subcommand(1);
   // The version line names the kernels this machine runs, for bug reports and benchmark records.
   app.set_version_flag("--version", [] {
@@ -46,10 +48,39 @@ int main(int argc, char** argv) {
   recur::cli::add_eval_command(app);
   recur::cli::add_inspect_command(app);
   recur::cli::add_bench_command(app);
+  // No command: the list of commands. A command that does not exist: the list and the nearest one.
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (argc == 1) {
+    fmt::print("{}", app.help());
+    return 0;
+  }
+  if (argv[1][0] != '-' && std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+    const std::string near = recur::cli::nearest_name(argv[1], commands);
+    fmt::print(stderr, "error: unknown command '{}'{}\n\n{}", argv[1],
+               near.empty() ? "" : fmt::format(" (did you mean {}?)", near), app.help());
+    return 2;
+  }
   try {
     recur::blas_backend();  // a bad RECUR_BLAS in the environment is reported here, before any work
     std::vector<char*> args = with_default_task(argc, argv);
     app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::ExtrasError& e) {
+    // An unknown flag: name it and suggest the nearest flag of the command it was given to.
+    const CLI::App* command = &app;
+    while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+    for (const std::string& extra : command->remaining(true)) {
+      if (extra.rfind("--", 0) != 0) continue;
+      const std::string flag = extra.substr(0, extra.find('='));
+      const std::string near = recur::cli::nearest_option(*command, flag);
+      std::string path;  // "train lm"
+      for (const CLI::App* c = command; c != &app; c = c->get_parent())
+        path = c->get_name() + (path.empty() ? "" : " ") + path;
+      fmt::print(stderr, "error: unknown flag {} for recur {}{} (see recur {} --help)\n", flag, path,
+                 near.empty() ? "" : fmt::format("; did you mean {}?", near), path);
+      return 2;
+    }
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const recur::Error& e) {

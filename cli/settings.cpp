@@ -162,12 +162,16 @@ const Setting* find_setting(const Settings& settings, const std::string& key) {
 }
 
 std::string nearest_option(const CLI::App& command, const std::string& name) {
+  std::vector<std::string> flags;
+  for (const CLI::Option* opt : command.get_options())
+    if (opt->get_name().rfind("--", 0) == 0) flags.push_back(opt->get_name());
+  return nearest_name(dashed(name), flags);
+}
+
+std::string nearest_name(const std::string& wanted, const std::vector<std::string>& candidates) {
   std::string best;
-  size_t best_distance = std::max<size_t>(3, name.size() / 3) + 1;
-  const std::string wanted = dashed(name);
-  for (const CLI::Option* opt : command.get_options()) {
-    const std::string candidate = opt->get_name();
-    if (candidate.rfind("--", 0) != 0) continue;
+  size_t best_distance = std::max<size_t>(3, wanted.size() / 3) + 1;
+  for (const std::string& candidate : candidates) {
     const size_t d = edit_distance(wanted, candidate);
     if (d < best_distance || (candidate.find(wanted) == 0 && wanted.size() >= 4 && d < best_distance + 8)) {
       best_distance = d;

@@ -45,6 +45,8 @@ const Setting* find_setting(const Settings& settings, const std::string& key);
 // The closest long option name of `command` to `name` ("--rnn-sise" → "--rnn-size"), or "" when
 // none is close.
 std::string nearest_option(const CLI::App& command, const std::string& name);
+// The closest of `candidates` to `name`, or "" when none is close.
+std::string nearest_name(const std::string& name, const std::vector<std::string>& candidates);
 
 // Two values of a setting are the same when they are equal as text or as numbers (2e-3 and 0.002).
 bool same_value(const std::string& a, const std::string& b);

@@ -308,6 +308,20 @@ TEST_F(Cli, HelpListsFlagsWithDefaults) {
   EXPECT_NE(r.out.find("128"), std::string::npos);  // defaults are shown
   for (const char* sub : {"sample --help", "eval --help", "inspect --help"})
     EXPECT_EQ(run(sub).exit_code, 0) << sub;
+  // No command: the list of commands. A mistyped command or flag: exit 2 and the nearest name.
+  const Result bare = run("");
+  EXPECT_EQ(bare.exit_code, 0);
+  for (const char* command : {"train", "sample", "eval", "inspect", "bench"})
+    EXPECT_NE(bare.out.find(command), std::string::npos) << command << "\n" << bare.out;
+  const Result typo = run("trian --data text.txt");
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown command 'trian' (did you mean train?)"), std::string::npos) << typo.err;
+  EXPECT_NE(typo.err.find("inspect"), std::string::npos) << typo.err;  // and the list
+  const Result flag = run("train --rnn-sise 32");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.err.find("unknown flag --rnn-sise for recur train lm; did you mean --rnn-size?"),
+            std::string::npos)
+      << flag.err;
 }
 
 }  // namespace

@@ -39,6 +39,17 @@ std::string shortest(double value) {
   return std::string(buf, end);
 }
 
+// A hyperparameter held as T, shown as it was given: 2e-3 held in a float is 0.002, not
+// 0.0020000000949949026 (the float's exact value as a double).
+template <class T>
+std::string shortest_as(double value) {
+  const T held = static_cast<T>(value);
+  if (static_cast<double>(held) != value) return shortest(value);
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof(buf), held).ptr;
+  return std::string(buf, end);
+}
+
 }  // namespace
 
 // ---- Optimizer ---------------------------------------------------------------------------------
@@ -62,7 +73,7 @@ std::string Optimizer<T>::describe() const {
   for (const auto& [key, value] : hyperparameters()) {
     if (!first) out += ", ";
     first = false;
-    out += key + "=" + shortest(value);
+    out += key + "=" + shortest_as<T>(value);
   }
   return out + ")";
 }

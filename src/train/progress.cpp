@@ -167,7 +167,11 @@ double ProgressReporter::eta_seconds() const {
 
 std::string ProgressReporter::status_text() const {
   std::string s = fmt::format("epoch {:.2f}", step_.epoch);
-  if (options_.total_epochs > 0) s += fmt::format("/{:g}", options_.total_epochs);
+  // A whole number of epochs as such (50), a fraction (--max-iters) at the epoch's own precision.
+  if (options_.total_epochs > 0)
+    s += options_.total_epochs == std::floor(options_.total_epochs)
+             ? fmt::format("/{:g}", options_.total_epochs)
+             : fmt::format("/{:.2f}", options_.total_epochs);
   s += fmt::format("  it {}", step_.iteration);
   if (options_.total_iterations > 0) s += fmt::format("/{}", options_.total_iterations);
   s += fmt::format("  loss {:.4f}", smoothed_loss());

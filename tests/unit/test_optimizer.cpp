@@ -614,6 +614,12 @@ TEST(Optimizers, NamesAndDescriptions) {
   train::Adam<double> adam(f.params, {});
   adam.set_learning_rate(0.25);
   EXPECT_EQ(adam.describe().substr(0, 13), "adam(lr=0.25,");
+  // A float optimizer shows its settings as given, not as the floats' exact values.
+  nn::ParameterTable<float> floats;
+  floats.add("w", Shape{2});
+  floats.freeze();
+  EXPECT_EQ(train::make_optimizer(floats, train::RmsPropOptions{.lr = 2e-3, .alpha = 0.95})->describe(),
+            "rmsprop(lr=0.002, alpha=0.95, eps=1e-08, weight_decay=0, momentum=0, centered=0)");
   EXPECT_THROW(adam.set_learning_rate(-1.0), Error);
   EXPECT_THROW(adam.set_learning_rate(std::nan("")), Error);
   adam.set_learning_rate(0.0);  // the end of a cosine schedule with eta_min = 0

@@ -125,6 +125,21 @@ TEST(Progress, LogModeMessagesAreLinesOfTheirOwn) {
   EXPECT_EQ(lines[1], "epoch 0.20  it 2  loss 1.0000  val \u2014  10.0 tok/s");
 }
 
+// --max-iters gives a fractional number of epochs: shown at the epoch's precision (0.06/0.06), not
+// as 0.0591716.
+TEST(Progress, AFractionalEpochTotalIsShownAtTheEpochsPrecision) {
+  ProgressOptions options;
+  options.mode = ProgressOptions::Mode::kLog;
+  options.log_every = 1;
+  options.total_iterations = 10;
+  options.total_epochs = 10.0 / 169.0;
+  std::ostringstream out;
+  double now = 0;
+  ProgressReporter progress(options, out, [&] { return now += 1; });
+  progress.update({.iteration = 10, .epoch = 10.0 / 169.0, .tokens = 100, .loss = 1});
+  EXPECT_EQ(split_lines(out.str()).at(0).rfind("epoch 0.06/0.06  it 10/10", 0), 0u) << out.str();
+}
+
 TEST(Progress, TerminalModeOverwritesOneLineUntilMessageOrFinish) {
   double now = 0;
   ProgressOptions options;

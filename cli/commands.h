@@ -21,6 +21,8 @@ inline constexpr const char* kBuiltinDataName = "tinyshakespeare";
 // `--data` as given (read by data::read_file: gzip is decompressed), the built-in text when it is
 // kBuiltinDataName, or a bundled file by name (bundled_data_path) when no such file exists here.
 std::string load_data(const std::string& path_or_builtin);
+// How messages name `--data` and the like: the path, or "tinyshakespeare (built in)".
+std::string data_name(const std::string& path_or_builtin);
 // The bundled data sets' files by name: ptb (= ptb.train), ptb.valid, ptb.test, names. Looked up in
 // the source tree's data/, then in the installed share/recur/data/. "" for other names; an error
 // naming both places when a bundled name's file is in neither.

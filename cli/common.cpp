@@ -64,6 +64,10 @@ BundledSplits bundled_splits(const std::string& data) {
   return {};
 }
 
+std::string data_name(const std::string& path_or_builtin) {
+  return path_or_builtin == kBuiltinDataName ? "tinyshakespeare (built in)" : path_or_builtin;
+}
+
 std::string load_data(const std::string& path_or_builtin) {
   if (path_or_builtin == kBuiltinDataName) return std::string(builtin_tinyshakespeare());
   std::error_code ec;

@@ -21,7 +21,7 @@ struct EvalOptions {
 void run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(o.checkpoint);
-  const std::string name = o.file == kBuiltinDataName ? "tinyshakespeare (built in)" : o.file;
+  const std::string name = data_name(o.file);
   const models::Evaluation e = model->evaluate(load_data(o.file), name, o.evaluate);
   fmt::print("{}\n", o.json ? e.json : e.summary);
 }

@@ -17,7 +17,7 @@ namespace {
 // `recur train` followed by a flag (or nothing) means `recur train lm`: the task name is inserted.
 // char-rnn's underscore spellings (--rnn_size) are the dashed flags: the name before any '=' is
 // rewritten in place.
-std::vector<char*> with_default_task(int argc, char** argv) {
+std::vector<char*> normalized_arguments(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]).rfind("--", 0) != 0) continue;
     for (char* c = argv[i] + 2; *c && *c != '='; ++c)
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   }
   try {
     recur::blas_backend();  // a bad RECUR_BLAS in the environment is reported here, before any work
-    std::vector<char*> args = with_default_task(argc, argv);
+    std::vector<char*> args = normalized_arguments(argc, argv);
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ExtrasError& e) {
     // An unknown flag: name it and suggest the nearest flag of the command it was given to.

@@ -249,7 +249,7 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
     vocab = std::move(loaded.vocab);
     if (resume_file) resume_file = std::move(loaded.file);
   }
-  const std::string name = o.data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.data;
+  const std::string name = data_name(o.data);
   // A checkpoint fixes the kind of tokens and how items are read; the flags name them for a new model.
   const data::TokenKind kind = model ? vocab.kind() : data::parse_token_kind(o.tokens);
   const bool lines = model ? model->config().lines : o.items == "lines";

@@ -174,7 +174,7 @@ void evaluate_test_data(const TrainerFlags& o) {
   const std::filesystem::path best = dir / "best.safetensors";
   const std::filesystem::path path = std::filesystem::exists(best) ? best : dir / "last.safetensors";
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(path.string());
-  const std::string name = o.test_data == kBuiltinDataName ? "tinyshakespeare (built in)" : o.test_data;
+  const std::string name = data_name(o.test_data);
   models::EvaluateOptions options;
   const models::Evaluation e = model->evaluate(load_data(o.test_data), name, options);
   fmt::print(stderr, "test ({}): {}\n", path.filename().string(), e.summary);

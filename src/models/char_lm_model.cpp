@@ -103,6 +103,18 @@ void CharLmModel::generate(const GenerateOptions& o,
   // A word prime is its words without the <eos> a line would end with: generation continues it.
   const std::vector<std::int32_t> prime =
       vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
+  // Draws up to o.length tokens after `previous` (-1 at a line start), emitting each; an item
+  // (`stop_at_end`) ends at <eos> (or <bos>, never a target in training), which is not emitted.
+  const auto draw = [&](CharLmStream<float>& stream, std::int32_t previous, bool stop_at_end) {
+    for (long i = 0; i < o.length; ++i) {
+      const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
+      if (stop_at_end && (next == vocab_.eos() || next == vocab_.bos())) break;
+      emit(lm_token_text(vocab_, next, previous));
+      previous = next;
+      model_->step(stream, {next}, logits);
+    }
+    emit("\n");
+  };
   if (lines) {
     // Items: each from <bos> (and the prime) to <eos>, from a fresh state.
     for (long item = 0; item < (o.count > 0 ? o.count : 10); ++item) {
@@ -110,15 +122,7 @@ void CharLmModel::generate(const GenerateOptions& o,
       model_->step(stream, {vocab_.bos()}, logits);
       for (std::int32_t id : prime) model_->step(stream, {id}, logits);
       if (!o.prime_text.empty()) emit(o.prime_text);
-      std::int32_t previous = prime.empty() ? -1 : prime.back();
-      for (long i = 0; i < o.length; ++i) {
-        const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
-        if (next == vocab_.eos() || next == vocab_.bos()) break;
-        emit(lm_token_text(vocab_, next, previous));
-        previous = next;
-        model_->step(stream, {next}, logits);
-      }
-      emit("\n");
+      draw(stream, prime.empty() ? -1 : prime.back(), true);
     }
     return;
   }
@@ -134,14 +138,7 @@ void CharLmModel::generate(const GenerateOptions& o,
     emit(o.prime_text);
   }
   for (std::int32_t id : start) model_->step(stream, {id}, logits);
-  std::int32_t previous = o.prime_text.empty() ? -1 : start.back();
-  for (long i = 0; i < o.length; ++i) {
-    const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
-    emit(lm_token_text(vocab_, next, previous));
-    previous = next;
-    model_->step(stream, {next}, logits);
-  }
-  emit("\n");
+  draw(stream, o.prime_text.empty() ? -1 : start.back(), false);
 }
 
 }  // namespace recur::models

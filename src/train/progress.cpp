@@ -10,6 +10,7 @@
 #include <limits>
 #include <ostream>
 #include <utility>
+#include <vector>
 
 #include "recur/common.h"
 
@@ -165,19 +166,29 @@ double ProgressReporter::eta_seconds() const {
   return std::max(0L, options_.total_iterations - step_.iteration) * per_iteration;
 }
 
-std::string ProgressReporter::status_text() const {
-  std::string s = fmt::format("epoch {:.2f}", step_.epoch);
+std::vector<ProgressReporter::Field> ProgressReporter::fields() const {
+  std::vector<Field> f;
+  std::string epoch = fmt::format("epoch {:.2f}", step_.epoch);
   // A whole number of epochs as such (50), a fraction (--max-iters) at the epoch's own precision.
   if (options_.total_epochs > 0)
-    s += options_.total_epochs == std::floor(options_.total_epochs)
-             ? fmt::format("/{:g}", options_.total_epochs)
-             : fmt::format("/{:.2f}", options_.total_epochs);
-  s += fmt::format("  it {}", step_.iteration);
-  if (options_.total_iterations > 0) s += fmt::format("/{}", options_.total_iterations);
-  s += fmt::format("  loss {:.4f}", smoothed_loss());
-  s += have_val_ ? fmt::format("  val {:.4f}", val_loss_) : fmt::format("  val {}", kNone);
-  s += fmt::format("  {} tok/s", format_rate(tokens_per_second()));
-  if (options_.total_iterations > 0) s += fmt::format("  ETA {}", format_duration(eta_seconds()));
+    epoch += options_.total_epochs == std::floor(options_.total_epochs)
+                 ? fmt::format("/{:g}", options_.total_epochs)
+                 : fmt::format("/{:.2f}", options_.total_epochs);
+  f.push_back({std::move(epoch), Field::kEpoch});
+  std::string iteration = fmt::format("it {}", step_.iteration);
+  if (options_.total_iterations > 0) iteration += fmt::format("/{}", options_.total_iterations);
+  f.push_back({std::move(iteration), Field::kIteration});
+  f.push_back({fmt::format("loss {:.4f}", smoothed_loss()), Field::kLoss});
+  f.push_back({have_val_ ? fmt::format("val {:.4f}", val_loss_) : fmt::format("val {}", kNone), Field::kVal});
+  f.push_back({fmt::format("{} tok/s", format_rate(tokens_per_second())), Field::kRate});
+  if (options_.total_iterations > 0)
+    f.push_back({fmt::format("ETA {}", format_duration(eta_seconds())), Field::kEta});
+  return f;
+}
+
+std::string ProgressReporter::status_text() const {
+  std::string s;
+  for (const Field& field : fields()) s.append(s.empty() ? "" : "  ").append(field.text);
   return s;
 }
 
@@ -230,16 +241,35 @@ std::string ProgressReporter::bar(int width) const {
   return s;
 }
 
+// The status at the terminal's width: whole fields, the least useful dropped first (in the order of
+// Field::Rank), and a bar of kMinBarWidth to kBarWidth columns when there is room for it. Only a
+// width too narrow for the loss alone cuts the line.
 void ProgressReporter::draw() {
   const int columns = line_columns();
-  std::string line = status_text();
+  std::vector<Field> shown = fields();
   if (options_.total_iterations > 0) {
     const double fraction =
         static_cast<double>(step_.iteration) / static_cast<double>(options_.total_iterations);
-    const std::string percent = fmt::format(" {:.0f}%", std::clamp(fraction, 0.0, 1.0) * 100);
-    const int room = columns - columns_of(line) - 2 - columns_of(percent);
-    if (room >= kMinBarWidth)
-      line.append("  ").append(bar(room >= kBarWidth ? kBarWidth : room)).append(percent);
+    shown.push_back({"", Field::kBar});
+    shown.push_back({fmt::format("{:.0f}%", std::clamp(fraction, 0.0, 1.0) * 100), Field::kPercent});
+  }
+  // Two spaces between fields, one after the bar; the bar counted at its narrowest.
+  auto width = [&shown] {
+    int w = 0;
+    for (size_t i = 0; i < shown.size(); ++i) {
+      if (i > 0) w += shown[i - 1].rank == Field::kBar ? 1 : 2;
+      w += shown[i].rank == Field::kBar ? kMinBarWidth : columns_of(shown[i].text);
+    }
+    return w;
+  };
+  for (int rank = 0; rank < Field::kLoss && width() > columns; ++rank)
+    std::erase_if(shown, [rank](const Field& field) { return field.rank == rank; });
+  const int bar_width = std::min(kBarWidth, kMinBarWidth + std::max(0, columns - width()));
+
+  std::string line;
+  for (size_t i = 0; i < shown.size(); ++i) {
+    if (i > 0) line += shown[i - 1].rank == Field::kBar ? " " : "  ";
+    line += shown[i].rank == Field::kBar ? bar(bar_width) : shown[i].text;
   }
   std::string out = "\r";
   out.append(fit(line, columns)).append("\x1b[K");

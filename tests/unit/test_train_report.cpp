@@ -198,22 +198,42 @@ TEST(Progress, TerminalModeRedrawsAtMostOncePerInterval) {
   EXPECT_NE(out.str().substr(out.str().rfind('\r')).find("val 0.7500"), std::string::npos);
 }
 
-TEST(Progress, TerminalLineFitsTheWidth) {
+// The status drawn once at `columns`, without "\r" and "ESC[K" (asserted present).
+std::string status_at(int columns) {
   ProgressOptions options;
   options.mode = ProgressOptions::Mode::kTerminal;
   options.total_iterations = 50000;
   options.total_epochs = 50;
-  options.columns = 40;
+  options.columns = columns;
   std::ostringstream out;
   double now = 0;
   ProgressReporter progress(options, out, [&] { return now += 1; });
-  progress.update({.iteration = 1234, .epoch = 1.37, .tokens = 123456, .loss = 1.5});
+  progress.update({.iteration = 1000, .epoch = 1.37, .tokens = 123456, .loss = 1.5});
+  progress.update({.iteration = 1234, .epoch = 1.37, .tokens = 246912, .loss = 1.5});
+  progress.set_val_loss(1.5012);
   const std::string text = out.str();
-  ASSERT_EQ(text.substr(0, 1), "\r");
-  ASSERT_EQ(text.substr(text.size() - 3), "\x1b[K");
-  // One column short of the width, so the terminal never wraps.
-  EXPECT_EQ(text.substr(1, text.size() - 4), "epoch 1.37/50  it 1234/50000  loss 1.50");
-  EXPECT_EQ(text.size() - 4, 39u);
+  const size_t last = text.rfind('\r');
+  EXPECT_EQ(text.substr(text.size() - 3), "\x1b[K");
+  return text.substr(last + 1, text.size() - last - 4);
+}
+
+TEST(Progress, TerminalLineDropsWholeFieldsToFitTheWidth) {
+  // Wide: every field and the full 22-column bar.
+  EXPECT_EQ(status_at(200),
+            "epoch 1.37/50  it 1234/50000  loss 1.5000  val 1.5012  123k tok/s  ETA 0:03:28  "
+            "[....................] 2%");
+  // 80 columns (79 used, so the terminal never wraps): the iteration count goes, the bar stays,
+  // narrowed to what is left.
+  const std::string at80 = status_at(80);
+  EXPECT_EQ(at80, "epoch 1.37/50  loss 1.5000  val 1.5012  123k tok/s  ETA 0:03:28  [.........] 2%");
+  EXPECT_EQ(at80.size(), 79u);
+  // 72: the token rate goes too.
+  EXPECT_EQ(status_at(72), "epoch 1.37/50  loss 1.5000  val 1.5012  ETA 0:03:28  [.............] 2%");
+  // Narrower: the bar, then the validation loss and the ETA go; what stays is whole.
+  EXPECT_EQ(status_at(40), "epoch 1.37/50  loss 1.5000  2%");
+  EXPECT_EQ(status_at(12), "loss 1.5000");
+  // Too narrow for the loss alone: the only case that cuts.
+  EXPECT_EQ(status_at(8), "loss 1.");
 }
 
 TEST(Progress, EtaAndRateFollowTheInjectedClock) {

@@ -1,8 +1,8 @@
 // ProgressReporter: the training status for a person watching, in one of two forms.
 //
-//   terminal  one line that overwrites itself ("\r" + line + ESC[K), cut to the terminal width:
-//               epoch 1.37/50  it 1234/50000  loss 1.4321  val 1.5012  12.3k tok/s  ETA 1:02:03  [###.......]
-//               2%
+//   terminal  one line that overwrites itself ("\r" + line + ESC[K), fitted to the terminal width
+//             by dropping whole fields, least useful first (at 80 columns, the iteration count):
+//               epoch 1.37/50  it 1234/50000  loss 1.4321  val 1.5012  12.3k tok/s  ETA 1:02:03  [##....] 2%
 //             message() clears the line, prints its text on a line of its own and redraws the status,
 //             so log output never tears the bar; finish() draws the last status and ends the line.
 //   log       (output not a terminal: a file, a pipe, CI) the same fields as plain lines, one every
@@ -26,6 +26,7 @@
 #include <iosfwd>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace recur::train {
 
@@ -88,6 +89,15 @@ class ProgressReporter {
  private:
   using Sink = std::function<void(std::string_view)>;
   ProgressReporter(ProgressOptions options, Sink sink, bool terminal, int fd, SecondsClock clock);
+
+  // One field of the status line. Its rank orders the fields a narrow terminal drops, least
+  // useful first; the loss is never dropped.
+  struct Field {
+    enum Rank { kIteration, kRate, kBar, kVal, kEta, kPercent, kEpoch, kLoss };
+    std::string text;  // empty for the bar, which is drawn to the width left over
+    Rank rank;
+  };
+  std::vector<Field> fields() const;  // the status fields in display order, without bar or percentage
 
   void draw();               // terminal: redraw the status line now
   void print_log_line();     // log: one status line

@@ -149,7 +149,8 @@ void add_trainer_flags(CLI::App& cmd, TrainerFlags& o) {
                  "read flags from a file such as a run's config.toml (the command line wins)")
       ->group(run);
   cmd.add_option("--progress", o.progress, "auto, bar or log")->capture_default_str()->group(run);
-  cmd.add_option("--log-every", o.log_every, "iterations between log lines (log mode)")
+  cmd.add_option("--log-every", o.log_every,
+                 "iterations between progress lines (log mode) and between train records in metrics.jsonl")
       ->check(CLI::Range(1L, 1L << 40))
       ->capture_default_str()
       ->group(run);

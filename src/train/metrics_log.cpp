@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -84,6 +85,20 @@ MetricsLog MetricsLog::in_run_dir(const std::filesystem::path& run_dir, std::fun
 
 double MetricsLog::time_s() const {
   return time_offset_ + (clock_() - opened_at_);
+}
+
+std::vector<nlohmann::json> MetricsLog::read(const std::filesystem::path& file) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    RECUR_CHECK(!std::filesystem::exists(file), fmt::format("cannot read metrics log {}", file.string()));
+    return records;
+  }
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object()) records.push_back(std::move(j));
+  }
+  return records;
 }
 
 void MetricsLog::write(const nlohmann::json& record) {

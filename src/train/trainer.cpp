@@ -6,6 +6,8 @@
 #include <cmath>
 #include <csignal>
 #include <limits>
+#include <optional>
+#include <vector>
 
 #include "recur/threads.h"
 #include "recur/train/loss_plot.h"
@@ -33,6 +35,46 @@ class InterruptGuard {
  private:
   void (*previous_)(int);
 };
+
+// The number under `key` in a metrics record, if it has one.
+std::optional<double> number(const nlohmann::json& record, const char* key) {
+  const auto it = record.find(key);
+  if (it == record.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+// Puts the curve a resumed run has behind it on `plot`: the train and val records of the run's
+// metrics log up to `iteration`. A "resume" record at iteration r drops the records after r that
+// precede it (written by a run that stopped before its next checkpoint, and trained again since).
+void replay_curve(const std::vector<nlohmann::json>& records, long iteration, LossPlot& plot) {
+  struct Point {
+    long iteration;
+    bool val;
+    double tokens, loss;
+  };
+  std::vector<Point> points;
+  for (const nlohmann::json& record : records) {
+    const auto event = record.find("event");
+    const std::optional<double> at = number(record, "iteration");
+    if (event == record.end() || !event->is_string() || !at) continue;
+    const auto it = static_cast<long>(*at);
+    if (*event == "resume") {
+      std::erase_if(points, [it](const Point& p) { return p.iteration > it; });
+      continue;
+    }
+    const std::optional<double> tokens = number(record, "tokens");
+    const std::optional<double> loss = number(record, *event == "train" ? "loss" : "val_loss");
+    if ((*event == "train" || *event == "val") && tokens && loss)
+      points.push_back({it, *event == "val", *tokens, *loss});
+  }
+  for (const Point& p : points) {
+    if (p.iteration > iteration || !std::isfinite(p.loss)) continue;
+    if (p.val)
+      plot.add_val(p.tokens, p.loss);
+    else
+      plot.add_train(p.tokens, p.loss);
+  }
+}
 
 bool all_finite(const Tensor<float>& t) {
   for (index_t i = 0; i < t.numel(); ++i)
@@ -206,13 +248,35 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
   progress_->message(fmt::format("iteration {}/{}: {}", iteration_, options_.total_iterations, note));
 }
 
+void Trainer::write_train_record(double epoch) {
+  // The means over the window's finite steps (null when every step was skipped).
+  const long finite = window_.steps - window_.skipped;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  metrics_->write(json{{"event", "train"},
+                       {"iteration", iteration_},
+                       {"epoch", epoch},
+                       {"tokens", tokens_},
+                       {"steps", window_.steps},
+                       {"loss", finite > 0 ? window_.loss / double(finite) : nan},
+                       {"grad_norm", finite > 0 ? window_.grad_norm / double(finite) : nan},
+                       {"skipped", window_.skipped},
+                       {"lr", optimizer_.learning_rate()}});
+  window_ = {};
+}
+
 void Trainer::run() {
   const std::filesystem::path& dir = options_.checkpoint_dir;
   std::filesystem::create_directories(dir);
-  metrics_ = std::make_unique<MetricsLog>(MetricsLog::in_run_dir(dir));
   plot_ = std::make_unique<LossPlot>(options_.plot_title);
   for (const auto& [value, label] : options_.reference_lines) plot_->add_reference_line(value, label);
-  if (iteration_ > 0) progress_->message(fmt::format("resuming at iteration {}", iteration_));
+  if (iteration_ > 0) {
+    // loss.svg shows the whole run, not only the part after the resume.
+    replay_curve(MetricsLog::read(dir / MetricsLog::kFileName), iteration_, *plot_);
+    progress_->message(fmt::format("resuming at iteration {}", iteration_));
+  }
+  metrics_ = std::make_unique<MetricsLog>(MetricsLog::in_run_dir(dir));
+  if (iteration_ > 0)
+    metrics_->write(json{{"event", "resume"}, {"iteration", iteration_}, {"tokens", tokens_}});
 
   const long n = task_.batches_per_epoch();
   nn::ParameterTable<float>& params = task_.params();
@@ -251,17 +315,19 @@ void Trainer::run() {
     const std::int64_t tokens = tokens_;
     const double epoch = double(iteration_) / double(n);
     progress_->update({iteration_, epoch, tokens, loss_value});
-    metrics_->write(json{{"event", "train"},
-                         {"iteration", iteration_},
-                         {"epoch", epoch},
-                         {"tokens", tokens},
-                         {"loss", loss_value},
-                         {"grad_norm", grad_norm},
-                         {"lr", optimizer_.learning_rate()}});
-    if (std::isfinite(loss_value)) plot_->add_train(static_cast<double>(tokens), loss_value);
+    if (finite) {
+      window_.loss += loss_value;
+      window_.grad_norm += grad_norm;
+      plot_->add_train(static_cast<double>(tokens), loss_value);
+    } else {
+      ++window_.skipped;
+    }
+    ++window_.steps;
     if (iteration_ % n == 0) schedule_.on_epoch_end();
     const bool scheduled = iteration_ % options_.eval_every == 0;
-    if (scheduled || iteration_ == options_.total_iterations || g_interrupted) evaluate_and_save(!scheduled);
+    const bool evaluate = scheduled || iteration_ == options_.total_iterations || g_interrupted;
+    if (evaluate || iteration_ % options_.progress.log_every == 0) write_train_record(epoch);
+    if (evaluate) evaluate_and_save(!scheduled);
   }
   interrupted_ = g_interrupted;
   progress_->finish();

@@ -35,7 +35,7 @@ TEST_F(Cli, TrainSampleEvalInspect) {
   ASSERT_EQ(train.exit_code, 0) << train.err;
   for (const char* f : {"cv/best.safetensors", "cv/last.safetensors", "cv/metrics.jsonl", "cv/loss.svg"})
     EXPECT_TRUE(fs::exists(dir_ / f)) << f;
-  // metrics.jsonl: one train line per iteration and three val lines, all valid JSON.
+  // metrics.jsonl: one train line per --log-every 5 iterations and three val lines, all valid JSON.
   std::ifstream metrics(dir_ / "cv/metrics.jsonl");
   int train_lines = 0, val_lines = 0;
   for (std::string line; std::getline(metrics, line);) {
@@ -43,7 +43,7 @@ TEST_F(Cli, TrainSampleEvalInspect) {
     train_lines += j.at("event") == "train";
     val_lines += j.at("event") == "val";
   }
-  EXPECT_EQ(train_lines, 30);
+  EXPECT_EQ(train_lines, 6);
   EXPECT_EQ(val_lines, 3);
 
   // The best checkpoint alone is enough to sample and evaluate: model tensors + the two keys.
@@ -82,11 +82,19 @@ TEST_F(Cli, TrainSampleEvalInspect) {
 
 // Training k steps, stopping, and resuming to N gives the same weights, optimizer state and
 // carried state, bit for bit, as training N steps straight (same thread count).
+// The points of an SVG polyline of class `name`, or "" when it has none.
+std::string polyline(const std::string& svg, const std::string& name) {
+  const size_t at = svg.find("<polyline class=\"" + name + "\"");
+  if (at == std::string::npos) return "";
+  const size_t begin = svg.find("points=\"", at) + 8;
+  return svg.substr(begin, svg.find('"', begin) - begin);
+}
+
 TEST_F(Cli, ResumeIsBitIdentical) {
   for (const char* optimizer : {"adam", "rmsprop"}) {
     SCOPED_TRACE(optimizer);
     const std::string common =
-        small_model() + " --optimizer " + optimizer + " --dropout 0.2 --eval-val-every 10";
+        small_model() + " --optimizer " + optimizer + " --dropout 0.2 --eval-val-every 10 --log-every 1";
     ASSERT_EQ(run("train " + common + " --max-iters 40 --checkpoint-dir straight").exit_code, 0);
     ASSERT_EQ(run("train " + common + " --max-iters 25 --checkpoint-dir split").exit_code, 0);
     const auto at_25 = io::Safetensors::read_file((dir_ / "split/last.safetensors").string());
@@ -99,6 +107,10 @@ TEST_F(Cli, ResumeIsBitIdentical) {
     // And the resumed run really trained: its weights moved from those at iteration 25.
     EXPECT_FALSE(at_25.entry("rnn.weight_hh_l0") == b.entry("rnn.weight_hh_l0"));
     EXPECT_EQ(nlohmann::json::parse(b.metadata().at("recur.train")).at("iteration"), 40);
+    // loss.svg shows the whole run: the resumed run's train curve is the straight run's.
+    EXPECT_EQ(polyline(slurp(dir_ / "split/loss.svg"), "train"),
+              polyline(slurp(dir_ / "straight/loss.svg"), "train"));
+    EXPECT_FALSE(polyline(slurp(dir_ / "straight/loss.svg"), "train").empty());
     fs::remove_all(dir_ / "straight");
     fs::remove_all(dir_ / "split");
   }

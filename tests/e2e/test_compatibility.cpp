@@ -47,7 +47,7 @@ constexpr double kCrossBackendCurveTolerance = 2e-4;
 
 TEST_F(Cli, TheTrainingCurveIsTheOneRecordedBeforeTheModuleRefactor) {
   const Result r = run("train " + small_model() +
-                       " --dropout 0.1 --max-iters 10 --eval-val-every 10 "
+                       " --dropout 0.1 --max-iters 10 --eval-val-every 10 --log-every 1 "
                        "--checkpoint-dir cv");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::vector<double> want = {

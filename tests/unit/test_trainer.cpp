@@ -119,6 +119,42 @@ class TrainerTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST_F(TrainerTest, MetricsLogOneTrainRecordPerLogWindowWithItsMeans) {
+  // The same run logged every iteration and every 3: each coarse record holds the mean loss and
+  // gradient norm of its window, and one closes before each evaluation (every 5) too.
+  for (long every : {1L, 3L}) {
+    Clouds task(false);
+    auto optimizer = make_optimizer(task.params(), SgdOptions{0.5});
+    auto schedule = make_schedule(0.5, ConstantOptions{});
+    Rng rng(3);
+    TrainerOptions o = options(10, "every" + std::to_string(every));
+    o.progress.log_every = every;
+    Trainer(task, *optimizer, *schedule, rng, o).run();
+  }
+  const auto fine = records("every1", "train");
+  const auto coarse = records("every3", "train");
+  ASSERT_EQ(fine.size(), 10u);
+  const std::vector<long> ends = {3, 5, 6, 9, 10};
+  ASSERT_EQ(coarse.size(), ends.size());
+  long begin = 0;
+  for (size_t r = 0; r < ends.size(); ++r) {
+    SCOPED_TRACE(r);
+    EXPECT_EQ(coarse[r].at("iteration"), ends[r]);
+    EXPECT_EQ(coarse[r].at("steps"), ends[r] - begin);
+    EXPECT_EQ(coarse[r].at("skipped"), 0);
+    EXPECT_EQ(coarse[r].at("tokens"), fine[static_cast<size_t>(ends[r] - 1)].at("tokens"));
+    double loss = 0, grad_norm = 0;
+    for (long i = begin; i < ends[r]; ++i) {
+      loss += fine[static_cast<size_t>(i)].at("loss").get<double>();
+      grad_norm += fine[static_cast<size_t>(i)].at("grad_norm").get<double>();
+    }
+    constexpr double kSumOrder = 1e-12;  // the same sums, maybe in another order
+    EXPECT_NEAR(coarse[r].at("loss").get<double>(), loss / double(ends[r] - begin), kSumOrder);
+    EXPECT_NEAR(coarse[r].at("grad_norm").get<double>(), grad_norm / double(ends[r] - begin), kSumOrder);
+    begin = ends[r];
+  }
+}
+
 TEST_F(TrainerTest, TheBestModelIsChosenByTheTasksMetricAndDirection) {
   for (bool by_accuracy : {true, false}) {
     SCOPED_TRACE(by_accuracy ? "accuracy" : "loss");
@@ -220,7 +256,8 @@ TEST_F(TrainerTest, AMinimalTaskTrainsWithTheDefaults) {
   EXPECT_TRUE(fs::exists(dir_ / "minimal/last.safetensors"));
   EXPECT_FALSE(fs::exists(dir_ / "minimal/best.safetensors"));
   EXPECT_TRUE(records("minimal", "val").empty());
-  EXPECT_EQ(records("minimal", "train").size(), 300u);
+  // One train record per evaluation (every 5), as log_every (1000) is longer.
+  EXPECT_EQ(records("minimal", "train").size(), 60u);
 }
 
 }  // namespace

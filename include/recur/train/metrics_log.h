@@ -1,12 +1,13 @@
 // MetricsLog: a run's metrics as JSON lines (<run dir>/metrics.jsonl), one object per event:
 //
-//   {"epoch":0.5,"event":"train","grad_norm":0.8,"iteration":100,"loss":1.9,"lr":0.002,"time_s":12.5,
-//    "tokens":51200,"tokens_per_s":4096.0}
+//   {"epoch":0.5,"event":"train","grad_norm":0.8,"iteration":100,"loss":1.9,"lr":0.002,"skipped":0,
+//    "steps":100,"time_s":12.5,"tokens":51200}
 //   {"event":"val","iteration":100,"time_s":14.1,"tokens":51200,"val_loss":1.95}
 //
-// The caller chooses the fields; the log adds "time_s" (unless the record has one) and writes the
-// object as one line, flushed at once, so a crash loses at most the line being written. Keys come
-// out sorted (nlohmann::json's order); NaN and infinities come out as null.
+// The records the trainer writes are documented in docs/run-directory.md. The caller chooses the fields; the
+// log adds "time_s" (unless the record has one) and writes the object as one line, flushed at once, so a
+// crash loses at most the line being written. Keys come out sorted (nlohmann::json's order); NaN and
+// infinities come out as null.
 //
 // Opening an existing file appends to it (for --resume), and time_s continues from the last time_s
 // in the file, so it counts the run's training time across restarts. If the file ends in a partial
@@ -19,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 namespace recur::train {
 
@@ -42,6 +44,10 @@ class MetricsLog {
   const std::filesystem::path& path() const { return path_; }
   // What write() would put in "time_s" now.
   double time_s() const;
+
+  // Every record of `file` in order, skipping lines that do not parse as a JSON object (a line cut
+  // by a crash). A missing file has no records.
+  static std::vector<nlohmann::json> read(const std::filesystem::path& file);
 
  private:
   struct Closer {

@@ -123,6 +123,7 @@ class Trainer {
 
  private:
   void evaluate_and_save(bool final_evaluation);
+  void write_train_record(double epoch);  // the window's "train" record in metrics.jsonl
   void save(const std::filesystem::path& path, bool with_training_state) const;
 
   TrainingTask& task_;
@@ -141,6 +142,12 @@ class Trainer {
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<LossPlot> plot_;
+  // The iterations since the last "train" record: sums over the finite steps, and the skipped ones.
+  struct LogWindow {
+    double loss = 0, grad_norm = 0;
+    long steps = 0, skipped = 0;
+  };
+  LogWindow window_;
 };
 
 // Scales every gradient element into [-limit, limit]; returns the L2 norm before clipping.

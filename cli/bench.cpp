@@ -202,6 +202,7 @@ json run_config(const BenchOptions& o) {
          {"mode", c.mode},
          {"model", c.model},
          {"hidden", c.hidden},
+         {"layers", c.layers},
          {"batch", B},
          {"seq_length", c.seq_length},
          {"vocab", c.vocab},
@@ -331,12 +332,15 @@ void add_bench_command(CLI::App& app) {
          "--mode", o.config.mode,
          "train, infer, gen (batch-1 generation) or layers (the recurrent stack alone, forward + backward)")
       ->capture_default_str();
+  // The model-size flags carry train's names (--rnn-size, --num-layers, --batch-size); the short
+  // names the peer comparison has always passed stay as aliases.
   cmd->add_option("--model", o.config.model, "rnn_tanh, rnn_relu, lstm, gru, gru_reset_before or jordan")
+      ->check(CLI::IsMember({"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "jordan"}))
       ->capture_default_str();
-  cmd->add_option("--hidden", o.config.hidden, "hidden size (= embedding size)")
+  cmd->add_option("--rnn-size,--hidden", o.config.hidden, "hidden units per layer (= embedding size)")
       ->check(CLI::Range(1, 1 << 14))
       ->capture_default_str();
-  cmd->add_option("--batch", o.config.batch, "streams (gen: always 1)")
+  cmd->add_option("--batch-size,--batch", o.config.batch, "streams (gen: always 1)")
       ->check(CLI::Range(1, 1 << 14))
       ->capture_default_str();
   cmd->add_option("--vocab", o.config.vocab,
@@ -346,7 +350,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--seq-length", o.config.seq_length, "steps per chunk")
       ->check(CLI::Range(1, 1 << 14))
       ->capture_default_str();
-  cmd->add_option("--layers", o.config.layers, "stacked layers")
+  cmd->add_option("--num-layers,--layers", o.config.layers, "stacked layers")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
   cmd->add_option("--threads", o.config.threads, "compute threads")

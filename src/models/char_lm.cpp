@@ -174,8 +174,7 @@ void CharLm<T>::step(CharLmStream<T>& stream, const std::vector<std::int32_t>& i
   const index_t B = stream.rnn.batch(), V = config_.vocab_size;
   RECUR_CHECK(static_cast<index_t>(ids.size()) == B,
               fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
-  RECUR_CHECK(logits.shape() == Shape({B, V}),
-              fmt::format("char LM step: logits must be ({}, {}), got {}", B, V, logits.shape().str()));
+  if (logits.shape() != Shape({B, V})) logits = Tensor<T>(Shape{B, V});
   RECUR_CHECK(stream.model == this && stream.decoder && stream.rnn.input_rows() == V,
               "char LM step: the stream was not made by this model's make_stream");
   const Tensor<T>& h = stream.rnn.step_rows(ids);

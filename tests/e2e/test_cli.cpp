@@ -296,6 +296,15 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   EXPECT_EQ(nlohmann::json::parse(ref.out).at("blas_backend"), "reference");
   EXPECT_EQ(nlohmann::json::parse(ref.out).at("blas_core"), "reference");
+  // train's model-size flags name the same settings.
+  const Result named = run(
+      "bench --mode infer --model lstm --rnn-size 24 --num-layers 1 --batch-size 4 --seq-length 5 --reps 1 "
+      "--min-time 0.02 --sgemm-size 64 --json");
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  const auto n = nlohmann::json::parse(named.out);
+  EXPECT_EQ(n.at("hidden"), 24);
+  EXPECT_EQ(n.at("layers"), 1);
+  EXPECT_EQ(n.at("batch"), 4);
   const Result bad = run("bench --mode fly");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--mode must be train, infer, gen or layers"), std::string::npos) << bad.err;

@@ -269,12 +269,17 @@ TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
   Tensor<float> logits(Shape{2, 7});
   EXPECT_TRUE(
       throws_error_with([&] { model.step(stream, {1}, logits); }, {"char LM step: 1 ids for 2 streams"}));
-  Tensor<float> wrong(Shape{2, 6});
-  EXPECT_TRUE(throws_error_with(
-      [&] {
-        model.step(stream, {1, 2}, wrong);
-      },
-      {"char LM step: logits must be (2, 7), got (2, 6)"}));
+  // The output sizes itself: an empty or misshapen tensor becomes (B, V) and holds the logits a
+  // right-sized one gets; a right-sized one is reused (same storage).
+  models::CharLmStream<float> twin_stream = model.make_stream(2);
+  Tensor<float> unsized, misshapen(Shape{2, 6});
+  model.step(stream, {1, 2}, unsized);
+  model.step(twin_stream, {1, 2}, misshapen);
+  ASSERT_EQ(unsized.shape(), Shape({2, 7}));
+  EXPECT_TRUE(bit_identical(unsized, misshapen));
+  const float* storage = unsized.data();
+  model.step(stream, {3, 4}, unsized);
+  EXPECT_EQ(unsized.data(), storage);
   ag::Tape<float> tape;
   EXPECT_TRUE(throws_error_with(
       [&] {

@@ -83,7 +83,8 @@ class CharLm {
                  const std::vector<index_t>& lengths = {}) const;
 
   // One step of generation: feeds ids (one per stream row) and writes logits (B, V), the same
-  // bits as forward() under NoGrad on the same ids.
+  // bits as forward() under NoGrad on the same ids. `logits` may be empty (or any shape): it is
+  // made (B, V) when it is not, and reused as is when it is.
   void step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
   // A generation state: the Rnn's stream with the embedding as its input rows
   // (RnnStream::set_input_rows: step() looks up the first layer's input projection instead of

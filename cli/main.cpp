@@ -33,6 +33,25 @@ std::vector<char*> normalized_arguments(int argc, char** argv) {
   return args;
 }
 
+// Prints the first unknown flag left over by the parse of `app`'s innermost command, with the
+// nearest flag that command has; false when there was none.
+bool report_unknown_flag(const CLI::App& app) {
+  const CLI::App* command = &app;
+  while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+  for (const std::string& extra : command->remaining(true)) {
+    if (extra.rfind("--", 0) != 0) continue;
+    const std::string flag = extra.substr(0, extra.find('='));
+    const std::string near = recur::cli::nearest_option(*command, flag);
+    std::string path;  // "train lm"
+    for (const CLI::App* c = command; c != &app; c = c->get_parent())
+      path = c->get_name() + (path.empty() ? "" : " ") + path;
+    fmt::print(stderr, "error: unknown flag {} for recur {}{} (see recur {} --help)\n", flag, path,
+               near.empty() ? "" : fmt::format("; did you mean {}?", near), path);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,23 +84,10 @@ int main(int argc, char** argv) {
     recur::blas_backend();  // a bad RECUR_BLAS in the environment is reported here, before any work
     std::vector<char*> args = normalized_arguments(argc, argv);
     app.parse(static_cast<int>(args.size()), args.data());
-  } catch (const CLI::ExtrasError& e) {
-    // An unknown flag: name it and suggest the nearest flag of the command it was given to.
-    const CLI::App* command = &app;
-    while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
-    for (const std::string& extra : command->remaining(true)) {
-      if (extra.rfind("--", 0) != 0) continue;
-      const std::string flag = extra.substr(0, extra.find('='));
-      const std::string near = recur::cli::nearest_option(*command, flag);
-      std::string path;  // "train lm"
-      for (const CLI::App* c = command; c != &app; c = c->get_parent())
-        path = c->get_name() + (path.empty() ? "" : " ") + path;
-      fmt::print(stderr, "error: unknown flag {} for recur {}{} (see recur {} --help)\n", flag, path,
-                 near.empty() ? "" : fmt::format("; did you mean {}?", near), path);
-      return 2;
-    }
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // An unknown flag is named, with the nearest flag of its command, also when it made another
+    // check fail first ("sample --temprature 0.5 CKPT" reads 0.5 as the checkpoint).
+    if (e.get_exit_code() != 0 && report_unknown_flag(app)) return 2;
     return app.exit(e);
   } catch (const recur::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -343,6 +343,14 @@ TEST_F(Cli, HelpListsFlagsWithDefaults) {
   EXPECT_NE(flag.err.find("unknown flag --rnn-sise for recur train lm; did you mean --rnn-size?"),
             std::string::npos)
       << flag.err;
+  // A mistyped flag before the checkpoint leaves its value to be read as the checkpoint: the flag
+  // is still what gets named, not a missing file "0.5".
+  const Result value = run("sample --temprature 0.5 no_such.safetensors");
+  EXPECT_EQ(value.exit_code, 2);
+  EXPECT_NE(value.err.find("unknown flag --temprature for recur sample; did you mean --temperature?"),
+            std::string::npos)
+      << value.err;
+  EXPECT_EQ(value.err.find("0.5"), std::string::npos) << value.err;
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ TEST_F(Cli, TrainSampleEvalInspect) {
   ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
   EXPECT_NE(inspect.out.find("rnn.weight_hh_l1"), std::string::npos);
   EXPECT_NE(inspect.out.find("iteration 30"), std::string::npos);
+  EXPECT_EQ(inspect.out.back(), '\n') << "the shell prompt must not land on the last line";
 }
 
 // Training k steps, stopping, and resuming to N gives the same weights, optimizer state and

@@ -1,5 +1,7 @@
-// recur train lm: a character-level language model on a UTF-8 text, char-rnn's way (B parallel
-// streams, chunks of seq_length, the state carried from chunk to chunk), with exact resume. The
+// recur train lm: a language model on a UTF-8 text over characters or words, read as one stream
+// (char-rnn's way: B parallel streams, chunks of seq_length, the state carried from chunk to
+// chunk) or one item per line, with exact resume. The model is recurrent (--model lstm, gru, …)
+// or Bengio et al. 2003's fixed window (--model window --window N), the memoryless baseline. The
 // shared flags (optimizer, schedule, run, resume, --config) come from trainer_flags.h; this file
 // adds the language model's data and model groups.
 #include <fmt/format.h>
@@ -14,6 +16,8 @@
 #include "recur/models/char_lm_task.h"
 #include "recur/models/lm_lines.h"
 #include "recur/models/lm_text.h"
+#include "recur/models/window_lm_model.h"
+#include "recur/models/window_lm_task.h"
 #include "recur/threads.h"
 #include "settings.h"
 #include "trainer_flags.h"
@@ -42,6 +46,7 @@ struct LmFlags {
   std::string dropout_mode = "per_step";
   double init_range = 0.0;
   double input_dropout = 0.0;
+  index_t window = 4;  // --model window
 };
 
 void add_lm_flags(CLI::App& cmd, LmFlags& o) {
@@ -87,7 +92,13 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->group(data);
-  add_model_flags(cmd, o.model, o.rnn_size, o.num_layers, o.embedding_size, o.dropout, model);
+  add_model_flags(cmd, o.model, o.rnn_size, o.num_layers, o.embedding_size, o.dropout, model, {"window"});
+  cmd.add_option("--window", o.window,
+                 "--model window: tokens of context (Bengio et al. 2003's fixed-window model: their "
+                 "embeddings → tanh layer of --rnn-size → softmax)")
+      ->check(CLI::Range(1, 1 << 10))
+      ->capture_default_str()
+      ->group(model);
   cmd.add_flag("--tied", o.tied, "tie the decoder to the embedding (embedding size = rnn size)")
       ->group(model);
   cmd.add_option("--dropout-mode", o.dropout_mode, "per_step or per_sequence (variational)")
@@ -138,6 +149,17 @@ struct Prepared {
   std::string description;
 };
 
+// What the run trains: a recurrent model (CharLm) or the fixed-window one, and its vocabulary.
+struct LmModel {
+  std::unique_ptr<models::CharLm<float>> recurrent;
+  std::unique_ptr<models::WindowLm<float>> window;
+  data::Vocab vocab;
+
+  bool exists() const { return recurrent || window; }
+  nn::ParameterTable<float>& params() { return recurrent ? recurrent->params() : window->params(); }
+  bool lines() const { return recurrent ? recurrent->config().lines : window->config().lines; }
+};
+
 void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& file) {
   if (unknown * 10 > tokens)
     fmt::print(stderr,
@@ -147,8 +169,9 @@ void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& 
 
 // One stream, char-rnn's batches: B streams of seq_length chunks, the state carried. With
 // --val-data the whole of --data trains and the validation file is cut the same way.
-Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind,
-                        std::unique_ptr<models::CharLm<float>>& model, data::Vocab& vocab) {
+Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
+  std::unique_ptr<models::CharLm<float>>& model = m.recurrent;
+  data::Vocab& vocab = m.vocab;
   const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
   RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
   if (!model) {
@@ -189,8 +212,9 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
 
 // One item per line, each from <bos> to <eos> with a fresh state, in shuffled padded batches;
 // validation is --val-data or a seeded split of --val-frac of the lines.
-Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKind kind,
-                       std::unique_ptr<models::CharLm<float>>& model, data::Vocab& vocab) {
+Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
+  std::unique_ptr<models::CharLm<float>>& model = m.recurrent;
+  data::Vocab& vocab = m.vocab;
   const std::vector<std::vector<std::string>> lines = data::tokenize_lines(load_data(o.data), kind, name);
   if (!model) {
     // The vocabulary of the training lines alone when validation has a file of its own; of every
@@ -230,6 +254,112 @@ Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKin
   return p;
 }
 
+std::unique_ptr<models::WindowLm<float>> new_window_model(const LmFlags& o, const data::Vocab& vocab,
+                                                          bool lines) {
+  models::WindowLmConfig c;
+  c.window = o.window;
+  c.embedding_size = o.embedding_size;
+  c.hidden_size = o.rnn_size;
+  c.vocab_size = vocab.size();
+  c.dropout = o.dropout;
+  c.input_dropout = o.input_dropout;
+  c.lines = lines;
+  c.validate("model flags");
+  auto model = std::make_unique<models::WindowLm<float>>(c);
+  Rng init_rng(o.trainer.seed);
+  if (o.init_range > 0)
+    model->init_uniform(init_rng, static_cast<float>(o.init_range));
+  else
+    model->init(init_rng);
+  return model;
+}
+
+// The window model's examples: every token with the N before it, from the stream (the first
+// --train-frac of the tokens train and the next --val-frac validate, unless --val-data) or from
+// each line (split by lines as the recurrent per-line model's).
+Prepared prepare_window(const LmFlags& o, const std::string& name, data::TokenKind kind, bool lines,
+                        LmModel& m) {
+  data::Vocab& vocab = m.vocab;
+  const bool separate_val = !o.trainer.val_data.empty();
+  models::WindowExamples train, validation;
+  Prepared p;
+  std::string counts;
+  if (lines) {
+    const std::vector<std::vector<std::string>> text = data::tokenize_lines(load_data(o.data), kind, name);
+    if (!m.window) {
+      std::vector<std::string> all;
+      for (const auto& line : text) all.insert(all.end(), line.begin(), line.end());
+      vocab = models::lm_vocabulary(all, kind, o.min_freq, o.max_vocab, /*lines=*/true);
+      m.window = new_window_model(o, vocab, true);
+    }
+    std::vector<std::vector<std::int32_t>> items, train_items, val_items;
+    for (const auto& line : text) items.push_back(vocab.encode(line, name));
+    if (!separate_val) {
+      std::tie(train_items, val_items) = models::split_lines(std::move(items), o.val_frac, o.trainer.seed);
+    } else {
+      train_items = std::move(items);
+      std::int64_t unknown = 0, tokens = 0;
+      val_items = models::lm_line_items(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
+      for (const auto& item : val_items) tokens += static_cast<std::int64_t>(item.size());
+      warn_unknown(unknown, tokens, o.trainer.val_data);
+    }
+    p.floors = models::lm_lines_floors(train_items, val_items, vocab);
+    counts = fmt::format("items train {} / val {}", train_items.size(), val_items.size());
+    train = models::WindowExamples::lines(train_items, o.window, vocab);
+    validation = models::WindowExamples::lines(val_items, o.window, vocab);
+  } else {
+    const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
+    RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+    if (!m.window) {
+      vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
+      m.window = new_window_model(o, vocab, false);
+    }
+    std::vector<std::int32_t> ids = vocab.encode(text, name), held_out;
+    if (separate_val) {
+      std::int64_t unknown = 0;
+      held_out =
+          vocab.encode(models::lm_stream_tokens(load_data(o.trainer.val_data), kind, o.trainer.val_data),
+                       o.trainer.val_data, &unknown);
+      warn_unknown(unknown, static_cast<std::int64_t>(held_out.size()), o.trainer.val_data);
+    } else {
+      const auto n = static_cast<double>(ids.size());
+      const auto train_end = static_cast<size_t>(std::llround(o.train_frac * n));
+      const auto val_end =
+          std::min(ids.size(), static_cast<size_t>(std::llround((o.train_frac + o.val_frac) * n)));
+      held_out.assign(ids.begin() + static_cast<std::ptrdiff_t>(train_end),
+                      ids.begin() + static_cast<std::ptrdiff_t>(val_end));
+      ids.resize(train_end);
+    }
+    if (held_out.size() >= 2) p.floors = data::ngram_floors(ids, held_out, vocab.size());
+    train = models::WindowExamples::stream(ids, o.window, vocab);
+    if (held_out.size() >= 2) validation = models::WindowExamples::stream(held_out, o.window, vocab);
+    counts = fmt::format("tokens train {} / val {}", ids.size(), held_out.size());
+  }
+  p.description =
+      fmt::format("data {}: vocabulary {}, {}{}; {} predictions a batch", o.data, vocab.size(), counts,
+                  separate_val ? fmt::format(" (from {})", o.trainer.val_data) : "", o.trainer.batch_size);
+  p.task = std::make_unique<models::WindowLmTask>(*m.window, vocab, std::move(train), std::move(validation),
+                                                  o.trainer.batch_size, o.trainer.seed);
+  p.batches_per_epoch = p.task->batches_per_epoch();
+  return p;
+}
+
+// The recurrent model's flags that the window model has no use for: an error when set to anything
+// but their defaults (values, not counts: --resume and --config fill every flag).
+void check_window_flags(const LmFlags& o) {
+  const LmFlags defaults;
+  const std::pair<const char*, bool> unused[] = {{"--num-layers", o.num_layers != defaults.num_layers},
+                                                 {"--tied", o.tied != defaults.tied},
+                                                 {"--dropout-mode", o.dropout_mode != defaults.dropout_mode},
+                                                 {"--seq-length", o.seq_length != defaults.seq_length},
+                                                 {"--bucket", o.bucket != defaults.bucket}};
+  for (const auto& [flag, set] : unused)
+    RECUR_REQUIRE(!set,
+                  fmt::format("{} does not apply to --model window (its flags: --window, --embedding-size, "
+                              "--rnn-size for the tanh layer, --dropout, --input-dropout)",
+                              flag));
+}
+
 void run_lm_training(CLI::App& cmd, LmFlags& o) {
   std::optional<io::Safetensors> resume_file = resolve_settings(cmd, o.trainer, models::kLmTask);
   // --data ptb brings its own validation and test files unless others are given.
@@ -240,40 +370,63 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   apply_threads(o.trainer.threads);
 
   // The model and vocabulary: from --resume or --init-from, else new from the data.
-  std::unique_ptr<models::CharLm<float>> model;
-  data::Vocab vocab;
+  LmModel m;
   if (resume_file || !o.trainer.init_from.empty()) {
-    models::LoadedCharLm loaded = resume_file ? models::load_char_lm(std::move(*resume_file))
-                                              : models::load_char_lm(o.trainer.init_from);
-    model = std::move(loaded.model);
-    vocab = std::move(loaded.vocab);
-    if (resume_file) resume_file = std::move(loaded.file);
+    io::Safetensors file =
+        resume_file ? std::move(*resume_file) : io::Safetensors::read_file(o.trainer.init_from);
+    const auto config = file.metadata().find(models::kConfigKey);
+    if (config != file.metadata().end() && models::is_window_lm_config(config->second)) {
+      models::LoadedWindowLm loaded = models::load_window_lm(std::move(file));
+      m.window = std::move(loaded.model);
+      m.vocab = std::move(loaded.vocab);
+      file = std::move(loaded.file);
+    } else {
+      models::LoadedCharLm loaded = models::load_char_lm(std::move(file));
+      m.recurrent = std::move(loaded.model);
+      m.vocab = std::move(loaded.vocab);
+      file = std::move(loaded.file);
+    }
+    if (resume_file) resume_file = std::move(file);
   }
   const std::string name = data_name(o.data);
-  // A checkpoint fixes the kind of tokens and how items are read; the flags name them for a new model.
-  const data::TokenKind kind = model ? vocab.kind() : data::parse_token_kind(o.tokens);
-  const bool lines = model ? model->config().lines : o.items == "lines";
-  Prepared p =
-      lines ? prepare_lines(o, name, kind, model, vocab) : prepare_stream(o, name, kind, model, vocab);
+  // A checkpoint fixes the architecture, the kind of tokens and how items are read; the flags name
+  // them for a new model.
+  const bool window = m.exists() ? m.window != nullptr : o.model == "window";
+  const data::TokenKind kind = m.exists() ? m.vocab.kind() : data::parse_token_kind(o.tokens);
+  const bool lines = m.exists() ? m.lines() : o.items == "lines";
+  if (window) check_window_flags(o);
+  Prepared p = window  ? prepare_window(o, name, kind, lines, m)
+               : lines ? prepare_lines(o, name, kind, m)
+                       : prepare_stream(o, name, kind, m);
   const long total = total_iterations(o.trainer, p.batches_per_epoch);
 
-  const auto optimizer = make_optimizer(o.trainer, model->params());
+  const auto optimizer = make_optimizer(o.trainer, m.params());
   const auto schedule = make_schedule(o.trainer, total);
   Rng rng(o.trainer.seed, /*stream=*/1);  // dropout
 
   const Settings settings = run_settings(cmd);
   train::TrainerOptions t = trainer_options(o.trainer, total, settings);
-  const models::CharLmConfig& c = model->config();
-  t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
+  std::string model_line;
+  if (window) {
+    const models::WindowLmConfig& c = m.window->config();
+    t.plot_title = fmt::format("window of {} (tanh {}) on {}", c.window, c.hidden_size, o.data);
+    model_line = fmt::format(
+        "model window of {} tokens: embedding {} → tanh {} → {}, {} parameters; {} threads", c.window,
+        c.embedding_size, c.hidden_size, c.vocab_size, m.params().numel(), num_threads());
+  } else {
+    const models::CharLmConfig& c = m.recurrent->config();
+    t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
+    model_line = fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
+                             nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
+                             c.tied ? ", tied" : "", m.params().numel(), num_threads());
+  }
   if (p.floors) t.reference_lines = {{p.floors->unigram, "unigram"}, {p.floors->bigram, "bigram"}};
   train::Trainer trainer(*p.task, *optimizer, *schedule, rng, std::move(t));
   if (resume_file) trainer.restore(*resume_file);
   write_run_config(o.trainer, settings, models::kLmTask);
 
   trainer.message(p.description);
-  trainer.message(fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
-                              nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,
-                              c.tied ? ", tied" : "", model->params().numel(), num_threads()));
+  trainer.message(model_line);
   trainer.message(fmt::format("optimizer {} ({}), clip {} {}{}", optimizer->describe(), schedule->describe(),
                               o.trainer.clip_mode, o.trainer.grad_clip,
                               p.floors ? fmt::format("; floors: unigram {:.3f}, bigram {:.3f} nats",

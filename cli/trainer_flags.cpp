@@ -186,11 +186,14 @@ void evaluate_test_data(const TrainerFlags& o) {
 }
 
 void add_model_flags(CLI::App& cmd, std::string& model, index_t& rnn_size, int& num_layers,
-                     index_t& embedding_size, double& dropout, const std::string& group) {
-  cmd.add_option("--model", model, "rnn_tanh, rnn_relu, lstm, gru, gru_reset_before or jordan")
-      ->check(CLI::IsMember({"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "jordan"}))
-      ->capture_default_str()
-      ->group(group);
+                     index_t& embedding_size, double& dropout, const std::string& group,
+                     const std::vector<std::string>& other_models) {
+  std::vector<std::string> models = {"rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before", "jordan"};
+  models.insert(models.end(), other_models.begin(), other_models.end());
+  std::string names;
+  for (size_t i = 0; i < models.size(); ++i)
+    names += (i == 0 ? "" : i + 1 == models.size() ? " or " : ", ") + models[i];
+  cmd.add_option("--model", model, names)->check(CLI::IsMember(models))->capture_default_str()->group(group);
   cmd.add_option("--rnn-size", rnn_size, "hidden units per layer")
       ->check(CLI::Range(1, 1 << 16))
       ->capture_default_str()

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "recur/io/safetensors.h"
 #include "recur/train/optimizer.h"
@@ -63,9 +64,11 @@ void add_data_flags(CLI::App& command, std::string& data, const std::string& dat
 void evaluate_test_data(const TrainerFlags& flags);
 
 // The model flags whose names every recurrent task shares (--model, --rnn-size, --num-layers,
-// --embedding-size, --dropout), with the task's defaults and help group.
+// --embedding-size, --dropout), with the task's defaults and help group. --model takes the
+// recurrent cells and the task's `other_models` (the LM's "window").
 void add_model_flags(CLI::App& command, std::string& model, index_t& rnn_size, int& num_layers,
-                     index_t& embedding_size, double& dropout, const std::string& group);
+                     index_t& embedding_size, double& dropout, const std::string& group,
+                     const std::vector<std::string>& other_models = {});
 
 // The run's settings, applied in the task's train callback before anything else:
 // --config FILE fills flags not given on the command line; --resume FILE fills them from the

@@ -9,6 +9,7 @@
 #include "recur/data/tokenize.h"
 #include "recur/models/lm_lines.h"
 #include "recur/models/lm_text.h"
+#include "recur/models/window_lm_model.h"
 
 namespace recur::models {
 
@@ -16,30 +17,21 @@ CharLmModel::CharLmModel(LoadedCharLm loaded)
     : TaskModel(std::move(loaded.file)), model_(std::move(loaded.model)), vocab_(std::move(loaded.vocab)) {}
 
 std::unique_ptr<TaskModel> open_char_lm_model(io::Safetensors file) {
+  // The lm task's two architectures: recurrent (CharLm) and the fixed window (WindowLm).
+  const auto config = file.metadata().find(kConfigKey);
+  if (config != file.metadata().end() && is_window_lm_config(config->second))
+    return std::make_unique<WindowLmModel>(load_window_lm(std::move(file)));
   return std::make_unique<CharLmModel>(load_char_lm(std::move(file)));
 }
 
 std::vector<std::pair<std::string, std::string>> CharLmModel::describe() const {
-  const bool chars = vocab_.kind() == data::TokenKind::kChar;
-  std::string shown;
-  constexpr std::int32_t kMostShown = 40;  // a word vocabulary: the specials and most frequent
-  for (std::int32_t id = 0; id < std::min(vocab_.size(), chars ? vocab_.size() : kMostShown); ++id) {
-    const std::string& token = vocab_.token(id);
-    if (chars) {
-      shown += token == "\n" ? "\\n" : token == " " ? "␠" : token;
-    } else {
-      shown += (id ? " " : "") + token;
-    }
-  }
-  if (!chars && vocab_.size() > kMostShown) shown += " …";
-  return {{"vocabulary", fmt::format("{} {}: {}", vocab_.size(), chars ? "characters" : "words", shown)}};
+  return {{"vocabulary", lm_vocabulary_summary(vocab_)}};
 }
 
 Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
                                  const EvaluateOptions& options) const {
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
-  const bool chars = vocab_.kind() == data::TokenKind::kChar;
   std::int64_t unknown = 0, predictions = 0;
   double total = 0;  // summed in double over the whole text
   if (model_->config().lines) {
@@ -70,22 +62,7 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
     }
     predictions = n - 1;
   }
-  const double loss = total / static_cast<double>(predictions);
-  nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", predictions}};
-  if (chars) j["bpc"] = loss / std::log(2.0);
-  if (!chars) j["unknown"] = unknown;  // tokens read as <unk> that the text did not spell so
-  Evaluation e;
-  e.json = j.dump();
-  e.summary =
-      chars ? fmt::format("{}: {} predictions, loss {:.4f} nats/char, {:.4f} bits/char, perplexity {:.3f}",
-                          name, predictions, loss, loss / std::log(2.0), std::exp(loss))
-            : fmt::format("{}: {} predictions, loss {:.4f} nats/word, perplexity {:.2f}", name, predictions,
-                          loss, std::exp(loss));
-  // Most of a text unknown to the vocabulary scores the model on <unk>s, not on the text.
-  if (!chars && unknown * 10 > predictions)
-    e.summary += fmt::format(" (warning: {:.0f}% of the words are outside the vocabulary and read as <unk>)",
-                             100.0 * static_cast<double>(unknown) / static_cast<double>(predictions + 1));
-  return e;
+  return lm_evaluation(name, total, predictions, unknown, vocab_.kind());
 }
 
 void CharLmModel::generate(const GenerateOptions& o,

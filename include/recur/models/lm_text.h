@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "recur/data/vocab.h"
+#include "recur/models/task_model.h"
 
 namespace recur::models {
 
@@ -30,5 +31,15 @@ data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKin
 // The text a generated token adds after `previous` (-1 at the start of a line of output): a
 // character itself; a word with a space before it unless it starts a line; "\n" for <eos>.
 std::string lm_token_text(const data::Vocab& vocab, std::int32_t id, std::int32_t previous);
+
+// recur eval's result from the summed cross-entropy of `predictions` predictions: JSON {"loss"
+// (nats per prediction), "perplexity", "tokens", and "bpc" for characters or "unknown" (tokens read
+// as <unk>) for words}, and a line for people that warns when over 10% of the words were unknown.
+Evaluation lm_evaluation(std::string_view source, double total, std::int64_t predictions,
+                         std::int64_t unknown, data::TokenKind kind);
+
+// recur inspect's line for a language model's vocabulary: its size and kind, every character
+// (line break and space made visible) or the first 40 words.
+std::string lm_vocabulary_summary(const data::Vocab& vocab);
 
 }  // namespace recur::models

@@ -1,0 +1,122 @@
+#include "recur/models/window_lm_model.h"
+
+#include <fmt/format.h>
+
+#include "recur/autograd/functions.h"
+#include "recur/data/tokenize.h"
+#include "recur/io/parameters_io.h"
+#include "recur/models/checkpoint.h"
+#include "recur/models/lm_lines.h"
+#include "recur/models/lm_text.h"
+#include "recur/models/window_lm_task.h"
+
+namespace recur::models {
+
+io::Safetensors window_lm_file(const WindowLm<float>& model, const data::Vocab& vocab) {
+  RECUR_CHECK(vocab.size() == model.config().vocab_size,
+              fmt::format("checkpoint: vocabulary of {} for a model with vocab_size {}", vocab.size(),
+                          model.config().vocab_size));
+  io::Safetensors file;
+  io::store_parameters(file, model.params());
+  file.metadata()[kTaskKey] = kLmTask;
+  file.metadata()[kConfigKey] = model.config().to_json();
+  file.metadata()[kVocabKey] = vocab.to_json();
+  return file;
+}
+
+LoadedWindowLm load_window_lm(io::Safetensors file) {
+  const std::string& source = file.source();
+  const auto& meta = file.metadata();
+  for (const char* key : {kConfigKey, kVocabKey})
+    RECUR_REQUIRE(meta.count(key), fmt::format("{}: no {} in the metadata", source, key));
+  LoadedWindowLm loaded;
+  const WindowLmConfig config = WindowLmConfig::from_json(meta.at(kConfigKey), source);
+  loaded.vocab = data::Vocab::from_json(meta.at(kVocabKey), source);
+  RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
+                fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
+                            loaded.vocab.size(), config.vocab_size));
+  RECUR_REQUIRE(!config.lines || (loaded.vocab.bos() >= 0 && loaded.vocab.eos() >= 0),
+                fmt::format("{}: a per-line model's vocabulary needs <bos> and <eos>", source));
+  loaded.model = std::make_unique<WindowLm<float>>(config);
+  io::load_parameters(file, loaded.model->params(), {kTrainingPrefix});
+  loaded.file = std::move(file);
+  return loaded;
+}
+
+WindowLmModel::WindowLmModel(LoadedWindowLm loaded)
+    : TaskModel(std::move(loaded.file)), model_(std::move(loaded.model)), vocab_(std::move(loaded.vocab)) {}
+
+std::string_view WindowLmModel::task() const {
+  return kLmTask;
+}
+
+std::vector<std::pair<std::string, std::string>> WindowLmModel::describe() const {
+  return {{"vocabulary", lm_vocabulary_summary(vocab_)}};
+}
+
+Evaluation WindowLmModel::evaluate(std::string_view text, std::string_view source,
+                                   const EvaluateOptions& options) const {
+  const std::string name(source);
+  const index_t N = model_->config().window;
+  std::int64_t unknown = 0;
+  WindowExamples examples;
+  if (model_->config().lines) {
+    examples = WindowExamples::lines(lm_line_items(text, vocab_, name, &unknown), N, vocab_);
+  } else {
+    const std::vector<std::int32_t> ids =
+        vocab_.encode(lm_stream_tokens(text, vocab_.kind(), name), name, &unknown);
+    RECUR_REQUIRE(ids.size() >= 2,
+                  fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
+    examples = WindowExamples::stream(ids, N, vocab_);
+  }
+  // Rows per forward pass: the examples are independent, so the chunk changes only the memory.
+  const WindowLoss l = window_loss(*model_, examples, std::max<index_t>(1, options.chunk));
+  return lm_evaluation(name, l.total, l.predictions, unknown, vocab_.kind());
+}
+
+void WindowLmModel::generate(const GenerateOptions& o,
+                             const std::function<void(std::string_view)>& emit) const {
+  validate(o.sampling);
+  const bool lines = model_->config().lines;
+  RECUR_REQUIRE(lines || o.count <= 1,
+                fmt::format("{} reads text as one stream: --count counts the items of a per-line model "
+                            "(train lm --items lines); use --length",
+                            file().source()));
+  Rng rng(o.seed);
+  const auto N = static_cast<size_t>(model_->config().window);
+  const std::vector<std::int32_t> prime =
+      vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
+  // The last N tokens, oldest first; the sliding window a draw reads.
+  std::vector<std::int32_t> window;
+  const auto next_token = [&] {
+    ag::Tape<float> tape;
+    ag::NoGrad<float> no_grad(tape);
+    const ag::Var<float> logits = model_->forward(tape, window, false, nullptr);
+    return sample_token(logits.value().data(), vocab_.size(), o.sampling, rng);
+  };
+  const auto push = [&](std::int32_t id) {
+    window.erase(window.begin());
+    window.push_back(id);
+  };
+  // Draws up to o.length tokens after `previous` (-1 at a line start); an item ends at <eos> (or
+  // <bos>, never a target), which is not emitted.
+  const auto draw = [&](std::int32_t previous, bool stop_at_end) {
+    for (long i = 0; i < o.length; ++i) {
+      const std::int32_t next = next_token();
+      if (stop_at_end && (next == vocab_.eos() || next == vocab_.bos())) break;
+      emit(lm_token_text(vocab_, next, previous));
+      previous = next;
+      push(next);
+    }
+    emit("\n");
+  };
+  const std::int32_t padding = lines ? vocab_.bos() : window_stream_padding(vocab_);
+  for (long item = 0; item < (lines ? (o.count > 0 ? o.count : 10) : 1); ++item) {
+    window.assign(N, padding);
+    for (std::int32_t id : prime) push(id);
+    if (!o.prime_text.empty()) emit(o.prime_text);
+    draw(prime.empty() ? -1 : prime.back(), lines);
+  }
+}
+
+}  // namespace recur::models

@@ -153,7 +153,7 @@ run() {
     --threads "$threads" --rc "$rc" --busy "$busy" --cmd "$*" || true
 }
 
-# mode model hidden batch [vocab seq-length]: the char LM (vocabulary 65, 100 steps) unless given;
+# mode model hidden batch [vocab seq-length]: the RNN LM (vocabulary 65, 100 steps) unless given;
 # the word LM rows are PTB's shapes (vocabulary 10k, batch 20, 35 steps; Zaremba's small and medium).
 configs=(
   "train lstm 128 32" "train lstm 128 64" "train lstm 512 32" "train lstm 512 64"

@@ -28,7 +28,7 @@
 
 #include "commands.h"
 #include "recur/autograd/functions.h"
-#include "recur/models/char_lm.h"
+#include "recur/models/rnn_lm.h"
 #include "recur/models/sampling.h"
 #include "recur/nn/scan.h"
 #include "recur/ops/gemm.h"
@@ -119,14 +119,14 @@ double activation_bytes_per_token(const BenchConfig& c) {
   return per_layer * c.layers * sizeof(float);
 }
 
-models::CharLm<float> make_model(const BenchConfig& c) {
-  models::CharLmConfig mc;
+models::RnnLm<float> make_model(const BenchConfig& c) {
+  models::RnnLmConfig mc;
   mc.model = nn::parse_cell_kind(c.model);
   mc.num_layers = c.layers;
   mc.rnn_size = c.hidden;
   mc.embedding_size = c.hidden;
   mc.vocab_size = c.vocab;
-  models::CharLm<float> model(mc);
+  models::RnnLm<float> model(mc);
   Rng rng(1);
   model.init(rng);
   return model;
@@ -143,7 +143,7 @@ json run_config(const BenchOptions& o) {
   const BenchConfig& c = o.config;
   set_num_threads(c.threads);
   const double peak = sgemm_peak(o.sgemm_size, std::min(0.3, o.min_time));
-  models::CharLm<float> model = make_model(c);
+  models::RnnLm<float> model = make_model(c);
   Rng rng(2);
   const index_t T = c.seq_length, B = c.mode == "gen" ? 1 : c.batch;
   std::vector<double> rates;
@@ -186,7 +186,7 @@ json run_config(const BenchOptions& o) {
       carry = layers::values_of(out.state);
     });
   } else {
-    models::CharLmStream<float> stream = model.make_stream(1);
+    models::RnnLmStream<float> stream = model.make_stream(1);
     Tensor<float> logits(Shape{1, c.vocab});
     std::int32_t token = 0;
     const models::SamplingOptions sampling;
@@ -327,7 +327,7 @@ void run_bench(BenchOptions o) {
 void add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   BenchOptions& o = *options;
-  CLI::App* cmd = app.add_subcommand("bench", "end-to-end speed of the char LM: train, infer, gen");
+  CLI::App* cmd = app.add_subcommand("bench", "end-to-end speed of the RNN LM: train, infer, gen");
   cmd->add_option(
          "--mode", o.config.mode,
          "train, infer, gen (batch-1 generation) or layers (the recurrent stack alone, forward + backward)")

@@ -12,10 +12,10 @@
 #include "recur/data/ngram.h"
 #include "recur/data/text_batches.h"
 #include "recur/data/tokenize.h"
-#include "recur/models/char_lm_checkpoint.h"
-#include "recur/models/char_lm_task.h"
 #include "recur/models/lm_lines.h"
+#include "recur/models/lm_stream_task.h"
 #include "recur/models/lm_text.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 #include "recur/models/window_lm_model.h"
 #include "recur/models/window_lm_task.h"
 #include "recur/threads.h"
@@ -116,9 +116,9 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->group(model);
 }
 
-std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab,
-                                                 bool lines = false) {
-  models::CharLmConfig c;
+std::unique_ptr<models::RnnLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab,
+                                                bool lines = false) {
+  models::RnnLmConfig c;
   c.model = nn::parse_cell_kind(o.model);
   c.num_layers = o.num_layers;
   c.rnn_size = o.rnn_size;
@@ -131,7 +131,7 @@ std::unique_ptr<models::CharLm<float>> new_model(const LmFlags& o, const data::V
   c.tied = o.tied;
   c.lines = lines;
   c.validate("model flags");
-  auto model = std::make_unique<models::CharLm<float>>(c);
+  auto model = std::make_unique<models::RnnLm<float>>(c);
   Rng init_rng(o.trainer.seed);
   if (o.init_range > 0)
     model->init_uniform(init_rng, static_cast<float>(o.init_range));
@@ -149,9 +149,9 @@ struct Prepared {
   std::string description;
 };
 
-// What the run trains: a recurrent model (CharLm) or the fixed-window one, and its vocabulary.
+// What the run trains: a recurrent model (RnnLm) or the fixed-window one, and its vocabulary.
 struct LmModel {
-  std::unique_ptr<models::CharLm<float>> recurrent;
+  std::unique_ptr<models::RnnLm<float>> recurrent;
   std::unique_ptr<models::WindowLm<float>> window;
   data::Vocab vocab;
 
@@ -170,7 +170,7 @@ void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& 
 // One stream, char-rnn's batches: B streams of seq_length chunks, the state carried. With
 // --val-data the whole of --data trains and the validation file is cut the same way.
 Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
-  std::unique_ptr<models::CharLm<float>>& model = m.recurrent;
+  std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
   const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
   RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
@@ -200,7 +200,7 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
                                                           : p.batches->split_tokens(data::Split::kVal);
   if (held_out.size() >= 2)
     p.floors = data::ngram_floors(p.batches->split_tokens(data::Split::kTrain), held_out, vocab.size());
-  p.task = std::make_unique<models::CharLmTask>(*model, vocab, *p.batches, p.validation.get());
+  p.task = std::make_unique<models::LmStreamTask>(*model, vocab, *p.batches, p.validation.get());
   p.description = fmt::format(
       "data {}: vocabulary {}, batches train {} / val {}{} / test {} of {}×{}", o.data, vocab.size(),
       p.batches_per_epoch,
@@ -213,7 +213,7 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
 // One item per line, each from <bos> to <eos> with a fresh state, in shuffled padded batches;
 // validation is --val-data or a seeded split of --val-frac of the lines.
 Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
-  std::unique_ptr<models::CharLm<float>>& model = m.recurrent;
+  std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
   const std::vector<std::vector<std::string>> lines = data::tokenize_lines(load_data(o.data), kind, name);
   if (!model) {
@@ -381,7 +381,7 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
       m.vocab = std::move(loaded.vocab);
       file = std::move(loaded.file);
     } else {
-      models::LoadedCharLm loaded = models::load_char_lm(std::move(file));
+      models::LoadedRnnLm loaded = models::load_rnn_lm(std::move(file));
       m.recurrent = std::move(loaded.model);
       m.vocab = std::move(loaded.vocab);
       file = std::move(loaded.file);
@@ -414,7 +414,7 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
         "model window of {} tokens: embedding {} → tanh {} → {}, {} parameters; {} threads", c.window,
         c.embedding_size, c.hidden_size, c.vocab_size, m.params().numel(), num_threads());
   } else {
-    const models::CharLmConfig& c = m.recurrent->config();
+    const models::RnnLmConfig& c = m.recurrent->config();
     t.plot_title = fmt::format("{} {}×{} on {}", nn::cell_name(c.model), c.num_layers, c.rnn_size, o.data);
     model_line = fmt::format("model {} × {} layers × {} (embedding {}{}), {} parameters; {} threads",
                              nn::cell_name(c.model), c.num_layers, c.rnn_size, c.embedding_size,

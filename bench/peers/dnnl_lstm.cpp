@@ -1,4 +1,4 @@
-// oneDNN 2.6 peer for `recur bench`: a stacked LSTM (the recurrent layers of the char LM only).
+// oneDNN 2.6 peer for `recur bench`: a stacked LSTM (the recurrent layers of the RNN LM only).
 //
 //   dnnl_lstm infer|train T B H L REPS MIN_S [--json]
 //

@@ -151,7 +151,7 @@ def cmd_table(path):
     print("tok/s: median over repetitions. Ratios > 1: recur faster; * = the [min, max] ranges overlap "
           "(within run-to-run spread).")
     print("oneDNN times the LSTM layers only (no embedding, output layer, loss or optimizer); recur and "
-          "PyTorch run the whole char LM, except in the layers-* rows, where recur runs its recurrent "
+          "PyTorch run the whole RNN LM, except in the layers-* rows, where recur runs its recurrent "
           "stack alone (forward + backward from a given dy), as oneDNN does.")
     if any_busy:
         print(f"! other processes used > {BUSY:.0%} of the CPU just before a run of this row: not comparable "

@@ -9,7 +9,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/data/tokenize.h"
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 
 namespace recur::models {
 
@@ -106,7 +106,7 @@ data::NgramFloors lm_lines_floors(const std::vector<std::vector<std::int32_t>>& 
   return f;
 }
 
-LinesLoss lm_lines_loss(const CharLm<float>& model, const data::Vocab& vocab,
+LinesLoss lm_lines_loss(const RnnLm<float>& model, const data::Vocab& vocab,
                         const std::vector<std::vector<std::int32_t>>& items, index_t batch) {
   check_vocab(vocab);
   std::vector<std::vector<std::int32_t>> inputs, targets;
@@ -133,7 +133,7 @@ LinesLoss lm_lines_loss(const CharLm<float>& model, const data::Vocab& vocab,
   return result;
 }
 
-LmLinesTask::LmLinesTask(CharLm<float>& model, const data::Vocab& vocab,
+LmLinesTask::LmLinesTask(RnnLm<float>& model, const data::Vocab& vocab,
                          std::vector<std::vector<std::int32_t>> train,
                          std::vector<std::vector<std::int32_t>> validation,
                          const data::SequenceBatchOptions& options)
@@ -170,7 +170,7 @@ train::Metrics LmLinesTask::validate() {
 }
 
 io::Safetensors LmLinesTask::model_file() const {
-  return char_lm_file(model_, vocab_);
+  return rnn_lm_file(model_, vocab_);
 }
 
 }  // namespace recur::models

@@ -2,14 +2,14 @@
 
 #include <fmt/format.h>
 
-#include "recur/models/char_lm_model.h"
 #include "recur/models/checkpoint.h"
+#include "recur/models/rnn_lm_model.h"
 
 namespace recur::models {
 
 const std::vector<TaskEntry>& tasks() {
   static const std::vector<TaskEntry> all = {
-      {kLmTask, "language models over characters", open_char_lm_model},
+      {kLmTask, "language models over characters", open_lm_model},
   };
   return all;
 }

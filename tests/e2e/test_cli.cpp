@@ -13,7 +13,7 @@
 
 #include "cli_test.h"
 #include "recur/io/safetensors.h"
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 #include "recur/ops/gemm.h"
 
 namespace recur {
@@ -123,7 +123,7 @@ TEST_F(Cli, InitFromStartsFromTheWeights) {
       run("train --init-from a/best.safetensors --data text.txt --max-iters 5 --batch-size 8 "
           "--seq-length 16 --checkpoint-dir b --progress log");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto b = models::load_char_lm((dir_ / "b/last.safetensors").string());
+  const auto b = models::load_rnn_lm((dir_ / "b/last.safetensors").string());
   EXPECT_EQ(b.model->config().rnn_size, 32);  // the model comes from the checkpoint, not the defaults
 }
 
@@ -248,7 +248,7 @@ TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {
   EXPECT_NE(r.err.find("cv/last.safetensors is intact"), std::string::npos) << r.err;
   // The non-finite model never reached the file: it is still the first run's, byte for byte.
   EXPECT_EQ(slurp(dir_ / "cv/last.safetensors"), good);
-  const auto last = models::load_char_lm((dir_ / "cv/last.safetensors").string());
+  const auto last = models::load_rnn_lm((dir_ / "cv/last.safetensors").string());
   EXPECT_EQ(nlohmann::json::parse(last.file.metadata().at("recur.train")).at("iteration"), 3);
   const Tensor<float> values = last.model->params().flat_values();
   for (index_t i = 0; i < values.numel(); ++i) ASSERT_TRUE(std::isfinite(values[i])) << i;

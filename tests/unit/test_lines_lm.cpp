@@ -54,13 +54,13 @@ TEST(LinesFloors, ByHand) {
 
 TEST(LinesLoss, IsTheSumOfItsItemsRunAlone) {
   const data::Vocab v = letters();
-  CharLmConfig c;
+  RnnLmConfig c;
   c.num_layers = 2;
   c.rnn_size = 6;
   c.embedding_size = 3;
   c.vocab_size = v.size();
   c.lines = true;
-  CharLm<float> model(c);
+  RnnLm<float> model(c);
   Rng rng(2);
   model.init(rng);
   const std::vector<std::vector<std::int32_t>> items = {{2, 3, 3, 2}, {3}, {2, 2}};

@@ -9,7 +9,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/data/tokenize.h"
-#include "recur/models/char_lm_model.h"
+#include "recur/models/rnn_lm_model.h"
 #include "recur/models/tasks.h"
 #include "test_util.h"
 
@@ -28,15 +28,15 @@ constexpr std::string_view kText = "to be, or not to be: that is the question.\n
 io::Safetensors lm_file(std::uint64_t seed = 5) {
   const data::Vocab vocab = data::Vocab::build(
       data::TokenKind::kChar, data::count_tokens(data::tokenize(kText, data::TokenKind::kChar, "t")), {});
-  CharLmConfig c;
+  RnnLmConfig c;
   c.num_layers = 2;
   c.rnn_size = 6;
   c.embedding_size = 4;
   c.vocab_size = vocab.size();
-  CharLm<float> model(c);
+  RnnLm<float> model(c);
   Rng rng(seed);
   model.init(rng);
-  return reparse(char_lm_file(model, vocab), "runs/lm.safetensors");
+  return reparse(rnn_lm_file(model, vocab), "runs/lm.safetensors");
 }
 
 TEST(OpenCheckpoint, DispatchesOnTheTask) {
@@ -47,7 +47,7 @@ TEST(OpenCheckpoint, DispatchesOnTheTask) {
     if (legacy) f.metadata().erase(kTaskKey);
     const std::unique_ptr<TaskModel> model = open_checkpoint(std::move(f));
     EXPECT_EQ(model->task(), "lm");
-    ASSERT_NE(dynamic_cast<const CharLmModel*>(model.get()), nullptr);
+    ASSERT_NE(dynamic_cast<const RnnLmModel*>(model.get()), nullptr);
     EXPECT_EQ(model->config_json(), file.metadata().at(kConfigKey));
     EXPECT_EQ(model->params().size(), 11);  // embedding, 2 x 4 rnn, decoder weight and bias
     EXPECT_EQ(model->file().source(), "runs/lm.safetensors");
@@ -99,9 +99,9 @@ TEST(TaskModel, ACommandATaskDoesNotSupportSaysSo) {
                         {"sst/best.safetensors holds a 'classify' model; recur eval does not apply to it"}));
 }
 
-TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
+TEST(RnnLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
   const std::unique_ptr<TaskModel> opened = open_checkpoint(lm_file());
-  const auto& lm = dynamic_cast<const CharLmModel&>(*opened);
+  const auto& lm = dynamic_cast<const RnnLmModel&>(*opened);
   // The reference: one forward pass over the whole text, the mean of the 42 next-character losses.
   const std::vector<std::int32_t> ids =
       lm.vocab().encode(data::tokenize(kText, data::TokenKind::kChar, "t"), "t");
@@ -130,7 +130,7 @@ TEST(CharLmModel, EvaluateIsTheMeanLossOfOneForwardPassWhateverTheChunk) {
                                 {"x.txt"}));  // 'x' is not in the vocabulary
 }
 
-TEST(CharLmModel, GenerateEmitsThePrimeThenOneCharacterPerStep) {
+TEST(RnnLmModel, GenerateEmitsThePrimeThenOneCharacterPerStep) {
   const std::unique_ptr<TaskModel> model = open_checkpoint(lm_file());
   GenerateOptions o;
   o.prime_text = "to be";

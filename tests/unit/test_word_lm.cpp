@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "recur/data/ngram.h"
-#include "recur/models/char_lm_model.h"
 #include "recur/models/lm_text.h"
+#include "recur/models/rnn_lm_model.h"
 #include "recur/models/tasks.h"
 #include "test_util.h"
 
@@ -49,23 +49,23 @@ TEST(LmText, WordsEndEveryLineWithEosAndTheCorpusUnkIsTheSpecial) {
 io::Safetensors word_lm_file() {
   const data::Vocab vocab =
       lm_vocabulary(lm_stream_tokens(kCorpus, data::TokenKind::kWord, "c"), data::TokenKind::kWord);
-  CharLmConfig c;
+  RnnLmConfig c;
   c.num_layers = 1;
   c.rnn_size = 8;
   c.embedding_size = 8;
   c.vocab_size = vocab.size();
   c.tied = true;
-  CharLm<float> model(c);
+  RnnLm<float> model(c);
   Rng rng(4);
   model.init_uniform(rng, 0.1f);
-  return io::Safetensors::parse(char_lm_file(model, vocab).serialize(), "word.safetensors");
+  return io::Safetensors::parse(rnn_lm_file(model, vocab).serialize(), "word.safetensors");
 }
 
 TEST(WordLm, CheckpointEvaluationAndGeneration) {
   const io::Safetensors file = word_lm_file();
   EXPECT_NE(file.metadata().at("recur.vocab").find(R"("kind":"word")"), std::string::npos);
   const std::unique_ptr<TaskModel> model = open_checkpoint(file);
-  const auto& lm = dynamic_cast<const CharLmModel&>(*model);
+  const auto& lm = dynamic_cast<const RnnLmModel&>(*model);
   EXPECT_EQ(lm.vocab().kind(), data::TokenKind::kWord);
   EXPECT_EQ(lm.vocab().size(), 11);
   EXPECT_NE(model->describe()[0].second.find("11 words: <unk> <eos> the a"), std::string::npos)

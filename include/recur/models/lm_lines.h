@@ -10,7 +10,7 @@
 #include "recur/data/ngram.h"
 #include "recur/data/sequence_batches.h"
 #include "recur/data/vocab.h"
-#include "recur/models/char_lm.h"
+#include "recur/models/rnn_lm.h"
 #include "recur/train/trainer.h"
 
 namespace recur::models {
@@ -32,7 +32,7 @@ struct LinesLoss {
   double total = 0;
   std::int64_t predictions = 0;
 };
-LinesLoss lm_lines_loss(const CharLm<float>& model, const data::Vocab& vocab,
+LinesLoss lm_lines_loss(const RnnLm<float>& model, const data::Vocab& vocab,
                         const std::vector<std::vector<std::int32_t>>& items, index_t batch);
 
 // The add-one unigram and bigram floors of per-line items: fitted on `train`'s predictions
@@ -46,7 +46,7 @@ data::NgramFloors lm_lines_floors(const std::vector<std::vector<std::int32_t>>& 
 class LmLinesTask final : public train::TrainingTask {
  public:
   // model and vocab must outlive the task.
-  LmLinesTask(CharLm<float>& model, const data::Vocab& vocab, std::vector<std::vector<std::int32_t>> train,
+  LmLinesTask(RnnLm<float>& model, const data::Vocab& vocab, std::vector<std::vector<std::int32_t>> train,
               std::vector<std::vector<std::int32_t>> validation, const data::SequenceBatchOptions& options);
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
@@ -57,7 +57,7 @@ class LmLinesTask final : public train::TrainingTask {
   io::Safetensors model_file() const override;
 
  private:
-  CharLm<float>& model_;
+  RnnLm<float>& model_;
   const data::Vocab& vocab_;
   std::vector<std::vector<std::int32_t>> targets_;  // x1…xn <eos>, aligned with batches_' items
   data::SequenceBatches batches_;                   // <bos> x1…xn

@@ -1,4 +1,4 @@
-#include "recur/models/char_lm.h"
+#include "recur/models/rnn_lm.h"
 
 #include <fmt/format.h>
 
@@ -13,12 +13,12 @@ namespace recur::models {
 
 namespace {
 
-const CharLmConfig& validated(const CharLmConfig& c) {
+const RnnLmConfig& validated(const RnnLmConfig& c) {
   c.validate("model config");
   return c;
 }
 
-layers::RnnOptions rnn_options(const CharLmConfig& c) {
+layers::RnnOptions rnn_options(const RnnLmConfig& c) {
   layers::RnnOptions o;
   o.cell = c.model;
   o.input_size = c.embedding_size;
@@ -35,7 +35,7 @@ const char* mode_name(layers::DropoutMode m) {
 
 }  // namespace
 
-std::string CharLmConfig::to_json() const {
+std::string RnnLmConfig::to_json() const {
   nlohmann::ordered_json j;
   j["model"] = std::string(nn::cell_name(model));
   j["num_layers"] = num_layers;
@@ -50,7 +50,7 @@ std::string CharLmConfig::to_json() const {
   return j.dump();
 }
 
-CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view source) {
+RnnLmConfig RnnLmConfig::from_json(std::string_view text, std::string_view source) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -62,7 +62,7 @@ CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view sou
     RECUR_CHECK(j.contains(key), fmt::format("{}: recur.config has no \"{}\"", source, key));
     return j.at(key);
   };
-  CharLmConfig c;
+  RnnLmConfig c;
   try {
     c.model = nn::parse_cell_kind(need("model").get<std::string>());
     c.num_layers = need("num_layers").get<int>();
@@ -94,7 +94,7 @@ CharLmConfig CharLmConfig::from_json(std::string_view text, std::string_view sou
   return c;
 }
 
-void CharLmConfig::validate(std::string_view source) const {
+void RnnLmConfig::validate(std::string_view source) const {
   RECUR_CHECK(
       num_layers >= 1 && rnn_size >= 1 && embedding_size >= 1 && vocab_size >= 1,
       fmt::format("{}: num_layers ({}), rnn_size ({}), embedding_size ({}) and vocab_size ({}) must be "
@@ -110,7 +110,7 @@ void CharLmConfig::validate(std::string_view source) const {
 }
 
 template <class T>
-CharLm<T>::CharLm(const CharLmConfig& config)
+RnnLm<T>::RnnLm(const RnnLmConfig& config)
     : config_(validated(config)),
       embedding_(params_, "embedding.", config.vocab_size, config.embedding_size),
       rnn_(params_, rnn_options(config), "rnn."),
@@ -121,14 +121,14 @@ CharLm<T>::CharLm(const CharLmConfig& config)
 
 // PyTorch's order and defaults: embedding N(0, 1), then the Rnn, then the decoder U(±1/√H).
 template <class T>
-void CharLm<T>::init(Rng& rng) {
+void RnnLm<T>::init(Rng& rng) {
   embedding_.init(rng);
   rnn_.init(rng);
   decoder_.init(rng);
 }
 
 template <class T>
-void CharLm<T>::init_uniform(Rng& rng, T range) {
+void RnnLm<T>::init_uniform(Rng& rng, T range) {
   RECUR_REQUIRE(range > T(0), fmt::format("init range must be positive, got {}", range));
   for (int id = 0; id < params_.size(); ++id) {
     Tensor<T> v = params_.value(id);
@@ -137,22 +137,22 @@ void CharLm<T>::init_uniform(Rng& rng, T range) {
 }
 
 template <class T>
-typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs,
-                                              index_t T_, index_t B, const layers::RnnState<T>& initial,
-                                              bool training, Rng* rng,
-                                              const std::vector<index_t>& lengths) const {
+typename RnnLm<T>::Output RnnLm<T>::forward(ag::Tape<T>& tape, const std::vector<std::int32_t>& inputs,
+                                            index_t T_, index_t B, const layers::RnnState<T>& initial,
+                                            bool training, Rng* rng,
+                                            const std::vector<index_t>& lengths) const {
   RECUR_CHECK(static_cast<index_t>(inputs.size()) == T_ * B,
-              fmt::format("char LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
+              fmt::format("RNN LM: {} input ids for a ({}, {}) batch", inputs.size(), T_, B));
   const index_t E = config_.embedding_size, H = config_.rnn_size;
   ag::Var<T> x = ag::reshape(embedding_.forward(tape, inputs), Shape{T_, B, E});
   if (training && config_.input_dropout > 0.0) {
-    RECUR_CHECK(rng != nullptr, "char LM: training with input dropout needs an Rng");
+    RECUR_CHECK(rng != nullptr, "RNN LM: training with input dropout needs an Rng");
     x = ag::dropout(x, static_cast<T>(config_.input_dropout), *rng, true);
   }
   layers::RnnResult<T> r = rnn_.forward(x, lengths, initial, training, rng);
   ag::Var<T> h = ag::reshape(r.output, Shape{T_ * B, H});
   if (training && config_.dropout > 0.0) {
-    RECUR_CHECK(rng != nullptr, "char LM: training with dropout needs an Rng");
+    RECUR_CHECK(rng != nullptr, "RNN LM: training with dropout needs an Rng");
     h = ag::dropout(h, static_cast<T>(config_.dropout), *rng, true);
   }
   Output out;
@@ -170,40 +170,40 @@ typename CharLm<T>::Output CharLm<T>::forward(ag::Tape<T>& tape, const std::vect
 }
 
 template <class T>
-void CharLm<T>::step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const {
+void RnnLm<T>::step(RnnLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const {
   const index_t B = stream.rnn.batch(), V = config_.vocab_size;
   RECUR_CHECK(static_cast<index_t>(ids.size()) == B,
-              fmt::format("char LM step: {} ids for {} streams", ids.size(), B));
+              fmt::format("RNN LM step: {} ids for {} streams", ids.size(), B));
   if (logits.shape() != Shape({B, V})) logits = Tensor<T>(Shape{B, V});
   RECUR_CHECK(stream.model == this && stream.decoder && stream.rnn.input_rows() == V,
-              "char LM step: the stream was not made by this model's make_stream");
+              "RNN LM step: the stream was not made by this model's make_stream");
   const Tensor<T>& h = stream.rnn.step_rows(ids);
   decode(h.data(), B, stream.decoder->weight, stream.decoder->bias.data(), logits.data());
 }
 
 template <class T>
-PackedMatrix<T> CharLm<T>::pack_decoder() const {
+PackedMatrix<T> RnnLm<T>::pack_decoder() const {
   const index_t H = config_.rnn_size;
   return PackedMatrix<T>(Trans::kYes, H, config_.vocab_size, params_.value(decoder_.weight_id()).data(), H);
 }
 
 template <class T>
-void CharLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, const T* bias, T* logits) const {
+void RnnLm<T>::decode(const T* h, index_t N, const PackedMatrix<T>& W, const T* bias, T* logits) const {
   const index_t H = config_.rnn_size, V = config_.vocab_size;
   gemm_packed(N, h, H, W, T(0), logits, V);
   ops::add_bias_forward(logits, bias, logits, N, V);
 }
 
 template <class T>
-CharLmStream<T> CharLm<T>::make_stream(index_t batch) const {
+RnnLmStream<T> RnnLm<T>::make_stream(index_t batch) const {
   const Tensor<T> bias = params_.value(decoder_.bias_id());
-  auto decoder = std::make_shared<typename CharLmStream<T>::Decoder>();
+  auto decoder = std::make_shared<typename RnnLmStream<T>::Decoder>();
   decoder->weight = pack_decoder();
   decoder->bias.assign(bias.data(), bias.data() + bias.numel());
   return {layers::RnnStream<T>(rnn_, batch, params_.value(embedding_.weight_id())), std::move(decoder), this};
 }
 
-template class CharLm<float>;
-template class CharLm<double>;
+template class RnnLm<float>;
+template class RnnLm<double>;
 
 }  // namespace recur::models

@@ -1,4 +1,5 @@
-// CharLm<T>: a character-level language model, char-rnn grown up, composed of three modules in one
+// RnnLm<T>: a recurrent language model over characters or words (char-rnn grown up; Mikolov's
+// RNNLM with LSTM or GRU cells), composed of three modules in one
 // parameter table that the model owns and freezes:
 //
 //   ids (T, B) → Embedding (T, B, E) → input dropout → Rnn stack (T, B, H) → dropout → Linear (T·B, V)
@@ -25,7 +26,7 @@
 namespace recur::models {
 
 // The JSON stored as recur.config in checkpoints.
-struct CharLmConfig {
+struct RnnLmConfig {
   nn::CellKind model = nn::CellKind::kLstm;
   int num_layers = 2;
   index_t rnn_size = 128;
@@ -41,17 +42,17 @@ struct CharLmConfig {
 
   std::string to_json() const;
   // `source` names the file in errors; unknown keys are ignored, missing required ones are errors.
-  static CharLmConfig from_json(std::string_view json, std::string_view source);
+  static RnnLmConfig from_json(std::string_view json, std::string_view source);
   void validate(std::string_view source) const;
 };
 
-// CharLm's generation state (make_stream). Copies share the packed weights and copy the state,
+// RnnLm's generation state (make_stream). Copies share the packed weights and copy the state,
 // so a beam keeps one per hypothesis.
 template <class T>
-class CharLm;
+class RnnLm;
 
 template <class T>
-struct CharLmStream {
+struct RnnLmStream {
   // The decoder as of make_stream, shared by copies.
   struct Decoder {
     PackedMatrix<T> weight;  // (H, V) = W_decᵀ, packed
@@ -59,13 +60,13 @@ struct CharLmStream {
   };
   layers::RnnStream<T> rnn;
   std::shared_ptr<const Decoder> decoder;
-  const CharLm<T>* model = nullptr;  // the model that made it (step checks)
+  const RnnLm<T>* model = nullptr;  // the model that made it (step checks)
 };
 
 template <class T>
-class CharLm {
+class RnnLm {
  public:
-  explicit CharLm(const CharLmConfig& config);
+  explicit RnnLm(const RnnLmConfig& config);
 
   // PyTorch's defaults: embedding N(0, 1); rnn and decoder U(±1/√fan_in).
   void init(Rng& rng);
@@ -85,14 +86,14 @@ class CharLm {
   // One step of generation: feeds ids (one per stream row) and writes logits (B, V), the same
   // bits as forward() under NoGrad on the same ids. `logits` may be empty (or any shape): it is
   // made (B, V) when it is not, and reused as is when it is.
-  void step(CharLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
+  void step(RnnLmStream<T>& stream, const std::vector<std::int32_t>& ids, Tensor<T>& logits) const;
   // A generation state: the Rnn's stream with the embedding as its input rows
   // (RnnStream::set_input_rows: step() looks up the first layer's input projection instead of
   // multiplying by W_ih_l0) and the decoder packed once. Like an RnnStream it is a snapshot of the
   // parameters as they are now: make a new one after changing them.
-  CharLmStream<T> make_stream(index_t batch) const;
+  RnnLmStream<T> make_stream(index_t batch) const;
 
-  const CharLmConfig& config() const { return config_; }
+  const RnnLmConfig& config() const { return config_; }
   nn::ParameterTable<T>& params() { return params_; }
   const nn::ParameterTable<T>& params() const { return params_; }
   const layers::Embedding<T>& embedding() const { return embedding_; }
@@ -103,7 +104,7 @@ class CharLm {
   int decoder_bias_id() const { return decoder_.bias_id(); }
 
  private:
-  CharLmConfig config_;
+  RnnLmConfig config_;
   // The modules register in declaration order (the state_dict's order): embedding.weight, rnn.*,
   // decoder.weight (unless tied), decoder.bias.
   nn::ParameterTable<T> params_;
@@ -116,7 +117,7 @@ class CharLm {
   PackedMatrix<T> pack_decoder() const;
 };
 
-extern template class CharLm<float>;
-extern template class CharLm<double>;
+extern template class RnnLm<float>;
+extern template class RnnLm<double>;
 
 }  // namespace recur::models

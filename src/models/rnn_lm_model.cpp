@@ -1,4 +1,4 @@
-#include "recur/models/char_lm_model.h"
+#include "recur/models/rnn_lm_model.h"
 
 #include <fmt/format.h>
 
@@ -13,23 +13,23 @@
 
 namespace recur::models {
 
-CharLmModel::CharLmModel(LoadedCharLm loaded)
+RnnLmModel::RnnLmModel(LoadedRnnLm loaded)
     : TaskModel(std::move(loaded.file)), model_(std::move(loaded.model)), vocab_(std::move(loaded.vocab)) {}
 
-std::unique_ptr<TaskModel> open_char_lm_model(io::Safetensors file) {
-  // The lm task's two architectures: recurrent (CharLm) and the fixed window (WindowLm).
+std::unique_ptr<TaskModel> open_lm_model(io::Safetensors file) {
+  // The lm task's two architectures: recurrent (RnnLm) and the fixed window (WindowLm).
   const auto config = file.metadata().find(kConfigKey);
   if (config != file.metadata().end() && is_window_lm_config(config->second))
     return std::make_unique<WindowLmModel>(load_window_lm(std::move(file)));
-  return std::make_unique<CharLmModel>(load_char_lm(std::move(file)));
+  return std::make_unique<RnnLmModel>(load_rnn_lm(std::move(file)));
 }
 
-std::vector<std::pair<std::string, std::string>> CharLmModel::describe() const {
+std::vector<std::pair<std::string, std::string>> RnnLmModel::describe() const {
   return {{"vocabulary", lm_vocabulary_summary(vocab_)}};
 }
 
-Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
-                                 const EvaluateOptions& options) const {
+Evaluation RnnLmModel::evaluate(std::string_view text, std::string_view source,
+                                const EvaluateOptions& options) const {
   RECUR_CHECK(options.chunk >= 1, fmt::format("eval: chunk must be at least 1, got {}", options.chunk));
   const std::string name(source);
   std::int64_t unknown = 0, predictions = 0;
@@ -65,8 +65,7 @@ Evaluation CharLmModel::evaluate(std::string_view text, std::string_view source,
   return lm_evaluation(name, total, predictions, unknown, vocab_.kind());
 }
 
-void CharLmModel::generate(const GenerateOptions& o,
-                           const std::function<void(std::string_view)>& emit) const {
+void RnnLmModel::generate(const GenerateOptions& o, const std::function<void(std::string_view)>& emit) const {
   validate(o.sampling);
   const bool lines = model_->config().lines;
   RECUR_REQUIRE(lines || o.count <= 1,
@@ -74,7 +73,7 @@ void CharLmModel::generate(const GenerateOptions& o,
                             "(train lm --items lines); use --length",
                             file().source()));
   Rng rng(o.seed);
-  const CharLmStream<float> fresh = model_->make_stream(1);
+  const RnnLmStream<float> fresh = model_->make_stream(1);
   Tensor<float> logits(Shape{1, vocab_.size()});
   const bool chars = vocab_.kind() == data::TokenKind::kChar;
   // A word prime is its words without the <eos> a line would end with: generation continues it.
@@ -82,7 +81,7 @@ void CharLmModel::generate(const GenerateOptions& o,
       vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
   // Draws up to o.length tokens after `previous` (-1 at a line start), emitting each; an item
   // (`stop_at_end`) ends at <eos> (or <bos>, never a target in training), which is not emitted.
-  const auto draw = [&](CharLmStream<float>& stream, std::int32_t previous, bool stop_at_end) {
+  const auto draw = [&](RnnLmStream<float>& stream, std::int32_t previous, bool stop_at_end) {
     for (long i = 0; i < o.length; ++i) {
       const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
       if (stop_at_end && (next == vocab_.eos() || next == vocab_.bos())) break;
@@ -95,7 +94,7 @@ void CharLmModel::generate(const GenerateOptions& o,
   if (lines) {
     // Items: each from <bos> (and the prime) to <eos>, from a fresh state.
     for (long item = 0; item < (o.count > 0 ? o.count : 10); ++item) {
-      CharLmStream<float> stream = fresh;
+      RnnLmStream<float> stream = fresh;
       model_->step(stream, {vocab_.bos()}, logits);
       for (std::int32_t id : prime) model_->step(stream, {id}, logits);
       if (!o.prime_text.empty()) emit(o.prime_text);
@@ -103,7 +102,7 @@ void CharLmModel::generate(const GenerateOptions& o,
     }
     return;
   }
-  CharLmStream<float> stream = fresh;
+  RnnLmStream<float> stream = fresh;
   std::vector<std::int32_t> start = prime;
   if (start.empty()) {
     // Start after a line break: "\n" or <eos>; else from a random token.

@@ -1,4 +1,4 @@
-// models::CharLm: its config's JSON (recur.config), its PyTorch state_dict parameter names,
+// models::RnnLm: its config's JSON (recur.config), its PyTorch state_dict parameter names,
 // step-by-step generation equal to whole-sequence inference bit for bit, and the checkpoint round
 // trip with every load error naming the file or tensor at fault.
 #include <gtest/gtest.h>
@@ -14,8 +14,8 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/data/tokenize.h"
-#include "recur/models/char_lm.h"
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/rnn_lm.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 #include "test_util.h"
 
 namespace recur::models {
@@ -36,8 +36,8 @@ template <class T>
   return ::testing::AssertionSuccess();
 }
 
-CharLmConfig small_config(CellKind cell, bool tied, index_t V = 7) {
-  CharLmConfig c;
+RnnLmConfig small_config(CellKind cell, bool tied, index_t V = 7) {
+  RnnLmConfig c;
   c.model = cell;
   c.num_layers = 2;
   c.rnn_size = 5;
@@ -48,10 +48,10 @@ CharLmConfig small_config(CellKind cell, bool tied, index_t V = 7) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CharLmConfig
+// RnnLmConfig
 
-TEST(CharLmConfig, JsonRoundTrip) {
-  CharLmConfig c;
+TEST(RnnLmConfig, JsonRoundTrip) {
+  RnnLmConfig c;
   c.model = CellKind::kGru;
   c.num_layers = 3;
   c.rnn_size = 17;
@@ -65,7 +65,7 @@ TEST(CharLmConfig, JsonRoundTrip) {
       json,
       R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,"vocab_size":65,)"
       R"("dropout":0.25,"input_dropout":0.0,"dropout_mode":"per_sequence","tied":false,"items":"stream"})");
-  const CharLmConfig back = CharLmConfig::from_json(json, "m.safetensors");
+  const RnnLmConfig back = RnnLmConfig::from_json(json, "m.safetensors");
   EXPECT_EQ(back.model, CellKind::kGru);
   EXPECT_EQ(back.num_layers, 3);
   EXPECT_EQ(back.rnn_size, 17);
@@ -78,18 +78,18 @@ TEST(CharLmConfig, JsonRoundTrip) {
   EXPECT_EQ(back.to_json(), json);
   // One item per line; a config without "items" (before per-line models) is a stream.
   c.lines = true;
-  EXPECT_TRUE(CharLmConfig::from_json(c.to_json(), "m").lines);
-  EXPECT_FALSE(CharLmConfig::from_json(R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,)"
-                                       R"("vocab_size":65,"dropout":0.25,"tied":false})",
-                                       "m")
+  EXPECT_TRUE(RnnLmConfig::from_json(c.to_json(), "m").lines);
+  EXPECT_FALSE(RnnLmConfig::from_json(R"({"model":"gru","num_layers":3,"rnn_size":17,"embedding_size":9,)"
+                                      R"("vocab_size":65,"dropout":0.25,"tied":false})",
+                                      "m")
                    .lines);
 
   // Every cell, both modes, tied.
   for (CellKind cell : {CellKind::kRnnTanh, CellKind::kRnnRelu, CellKind::kLstm, CellKind::kGru,
                         CellKind::kGruResetBefore, CellKind::kJordan}) {
-    CharLmConfig t = small_config(cell, true, 11);
+    RnnLmConfig t = small_config(cell, true, 11);
     t.dropout = 0.1;
-    const CharLmConfig u = CharLmConfig::from_json(t.to_json(), "m");
+    const RnnLmConfig u = RnnLmConfig::from_json(t.to_json(), "m");
     EXPECT_EQ(u.model, cell);
     EXPECT_TRUE(u.tied);
     EXPECT_EQ(u.embedding_size, 5);
@@ -98,7 +98,7 @@ TEST(CharLmConfig, JsonRoundTrip) {
     EXPECT_EQ(u.dropout_mode, layers::DropoutMode::kPerStep);
   }
   // dropout_mode is optional (per_step), unknown keys are ignored.
-  const CharLmConfig d = CharLmConfig::from_json(
+  const RnnLmConfig d = RnnLmConfig::from_json(
       R"({"model":"lstm","num_layers":1,"rnn_size":8,"embedding_size":3,"vocab_size":4,"dropout":0,)"
       R"("tied":false,"comment":"x"})",
       "m");
@@ -108,10 +108,10 @@ TEST(CharLmConfig, JsonRoundTrip) {
   EXPECT_EQ(d.dropout_mode, layers::DropoutMode::kPerStep);
 }
 
-TEST(CharLmConfig, FromJsonErrorsNameTheSource) {
+TEST(RnnLmConfig, FromJsonErrorsNameTheSource) {
   const std::string good =
       R"({"model":"lstm","num_layers":2,"rnn_size":5,"embedding_size":4,"vocab_size":7,"dropout":0,"tied":false})";
-  ASSERT_NO_THROW(CharLmConfig::from_json(good, "f.safetensors"));
+  ASSERT_NO_THROW(RnnLmConfig::from_json(good, "f.safetensors"));
   const auto with = [&](const std::string& from, const std::string& to) {
     std::string s = good;
     const size_t at = s.find(from);
@@ -136,7 +136,7 @@ TEST(CharLmConfig, FromJsonErrorsNameTheSource) {
   for (const auto& [json, part] : cases) {
     SCOPED_TRACE(json);
     EXPECT_TRUE(
-        throws_error_with([&] { CharLmConfig::from_json(json, "f.safetensors"); }, {"f.safetensors", part}));
+        throws_error_with([&] { RnnLmConfig::from_json(json, "f.safetensors"); }, {"f.safetensors", part}));
   }
 }
 
@@ -149,9 +149,9 @@ std::vector<std::pair<std::string, Shape>> names_and_shapes(const nn::ParameterT
   return out;
 }
 
-TEST(CharLm, ParametersAreThePyTorchStateDict) {
+TEST(RnnLm, ParametersAreThePyTorchStateDict) {
   // nn.Embedding(7, 4), nn.LSTM(4, 5, num_layers=2), nn.Linear(5, 7), in state_dict order.
-  const CharLm<float> lstm(small_config(CellKind::kLstm, false));
+  const RnnLm<float> lstm(small_config(CellKind::kLstm, false));
   const std::vector<std::pair<std::string, Shape>> expected_lstm = {
       {"embedding.weight", {7, 4}},  {"rnn.weight_ih_l0", {20, 4}}, {"rnn.weight_hh_l0", {20, 5}},
       {"rnn.bias_ih_l0", {20}},      {"rnn.bias_hh_l0", {20}},      {"rnn.weight_ih_l1", {20, 5}},
@@ -166,7 +166,7 @@ TEST(CharLm, ParametersAreThePyTorchStateDict) {
   EXPECT_EQ(lstm.decoder_weight_id(), 9);
   EXPECT_EQ(lstm.decoder_bias_id(), 10);
 
-  const CharLm<float> gru(small_config(CellKind::kGru, false));
+  const RnnLm<float> gru(small_config(CellKind::kGru, false));
   const std::vector<std::pair<std::string, Shape>> expected_gru = {
       {"embedding.weight", {7, 4}},  {"rnn.weight_ih_l0", {15, 4}}, {"rnn.weight_hh_l0", {15, 5}},
       {"rnn.bias_ih_l0", {15}},      {"rnn.bias_hh_l0", {15}},      {"rnn.weight_ih_l1", {15, 5}},
@@ -176,7 +176,7 @@ TEST(CharLm, ParametersAreThePyTorchStateDict) {
   EXPECT_EQ(names_and_shapes(gru.params()), expected_gru);
 
   // Tied: the decoder uses embedding.weight (7, 5); no separate decoder.weight parameter.
-  const CharLm<float> tied(small_config(CellKind::kLstm, true));
+  const RnnLm<float> tied(small_config(CellKind::kLstm, true));
   const std::vector<std::pair<std::string, Shape>> expected_tied = {
       {"embedding.weight", {7, 5}},  {"rnn.weight_ih_l0", {20, 5}}, {"rnn.weight_hh_l0", {20, 5}},
       {"rnn.bias_ih_l0", {20}},      {"rnn.bias_hh_l0", {20}},      {"rnn.weight_ih_l1", {20, 5}},
@@ -189,8 +189,8 @@ TEST(CharLm, ParametersAreThePyTorchStateDict) {
   EXPECT_EQ(tied.decoder_bias_id(), 9);
 }
 
-TEST(CharLm, InitFollowsPyTorchDefaultsAndIsSeeded) {
-  CharLm<float> a(small_config(CellKind::kLstm, false)), b(small_config(CellKind::kLstm, false));
+TEST(RnnLm, InitFollowsPyTorchDefaultsAndIsSeeded) {
+  RnnLm<float> a(small_config(CellKind::kLstm, false)), b(small_config(CellKind::kLstm, false));
   Rng ra(3), rb(3);
   a.init(ra);
   b.init(rb);
@@ -213,9 +213,9 @@ TEST(CharLm, InitFollowsPyTorchDefaultsAndIsSeeded) {
 // final hidden states bit for bit either way.
 void check_step_against_forward(CellKind cell, bool tied, index_t B, bool exact_logits) {
   SCOPED_TRACE(::testing::Message() << nn::cell_name(cell) << (tied ? " tied" : "") << ", batch " << B);
-  CharLmConfig config = small_config(cell, tied);
+  RnnLmConfig config = small_config(cell, tied);
   config.dropout = 0.4;  // inference: no dropout either way
-  CharLm<float> model(config);
+  RnnLm<float> model(config);
   Rng rng(21);
   model.init(rng);
   constexpr index_t T = 6;
@@ -224,11 +224,11 @@ void check_step_against_forward(CellKind cell, bool tied, index_t B, bool exact_
 
   ag::Tape<float> tape;
   ag::NoGrad<float> no_grad(tape);
-  const CharLm<float>::Output whole = model.forward(tape, ids, T, B, {}, false, nullptr);
+  const RnnLm<float>::Output whole = model.forward(tape, ids, T, B, {}, false, nullptr);
   const Tensor<float> expected = whole.logits.value();
   ASSERT_EQ(expected.shape(), Shape({T * B, 7}));
 
-  models::CharLmStream<float> stream = model.make_stream(B);
+  models::RnnLmStream<float> stream = model.make_stream(B);
   Tensor<float> logits(Shape{B, 7});
   for (index_t t = 0; t < T; ++t) {
     const std::vector<std::int32_t> step_ids(ids.begin() + t * B, ids.begin() + (t + 1) * B);
@@ -249,29 +249,29 @@ void check_step_against_forward(CellKind cell, bool tied, index_t B, bool exact_
   }
 }
 
-TEST(CharLm, StepMatchesForwardBitForBit) {
+TEST(RnnLm, StepMatchesForwardBitForBit) {
   for (CellKind cell : {CellKind::kLstm, CellKind::kGru, CellKind::kRnnTanh})
     for (bool tied : {false, true}) check_step_against_forward(cell, tied, 3, true);
 }
 
 // Batch 1 too: forward() under NoGrad and step() both run packed products, whose rows have the
 // same bits whatever the number of rows.
-TEST(CharLm, StepMatchesForwardBitForBitAtBatch1) {
+TEST(RnnLm, StepMatchesForwardBitForBitAtBatch1) {
   for (CellKind cell : {CellKind::kLstm, CellKind::kGru, CellKind::kRnnTanh})
     for (bool tied : {false, true}) check_step_against_forward(cell, tied, 1, true);
 }
 
-TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
-  CharLm<float> model(small_config(CellKind::kLstm, false));
+TEST(RnnLm, StepAndForwardRejectMisshapenInputs) {
+  RnnLm<float> model(small_config(CellKind::kLstm, false));
   Rng rng(1);
   model.init(rng);
-  models::CharLmStream<float> stream = model.make_stream(2);
+  models::RnnLmStream<float> stream = model.make_stream(2);
   Tensor<float> logits(Shape{2, 7});
   EXPECT_TRUE(
-      throws_error_with([&] { model.step(stream, {1}, logits); }, {"char LM step: 1 ids for 2 streams"}));
+      throws_error_with([&] { model.step(stream, {1}, logits); }, {"RNN LM step: 1 ids for 2 streams"}));
   // The output sizes itself: an empty or misshapen tensor becomes (B, V) and holds the logits a
   // right-sized one gets; a right-sized one is reused (same storage).
-  models::CharLmStream<float> twin_stream = model.make_stream(2);
+  models::RnnLmStream<float> twin_stream = model.make_stream(2);
   Tensor<float> unsized, misshapen(Shape{2, 6});
   model.step(stream, {1, 2}, unsized);
   model.step(twin_stream, {1, 2}, misshapen);
@@ -285,9 +285,9 @@ TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
       [&] {
         model.forward(tape, {1, 2, 3}, 2, 2, {}, false, nullptr);
       },
-      {"char LM: 3 input ids for a (2, 2) batch"}));
+      {"RNN LM: 3 input ids for a (2, 2) batch"}));
   // A stream belongs to the model that made it, even when the shapes agree.
-  CharLm<float> twin(small_config(CellKind::kLstm, false));
+  RnnLm<float> twin(small_config(CellKind::kLstm, false));
   twin.init(rng);
   EXPECT_TRUE(throws_error_with(
       [&] {
@@ -298,12 +298,12 @@ TEST(CharLm, StepAndForwardRejectMisshapenInputs) {
 
 // A stream is a snapshot: changing the parameters afterwards (all of them, biases included) does
 // not change what it computes; a new stream sees the new parameters.
-TEST(CharLm, StreamComputesWithTheParametersItWasMadeWith) {
-  CharLm<float> model(small_config(CellKind::kLstm, false));
+TEST(RnnLm, StreamComputesWithTheParametersItWasMadeWith) {
+  RnnLm<float> model(small_config(CellKind::kLstm, false));
   Rng rng(3);
   model.init(rng);
   const std::vector<std::vector<std::int32_t>> ids = {{1, 4}, {6, 0}, {2, 2}};
-  const auto run = [&](models::CharLmStream<float> stream) {
+  const auto run = [&](models::RnnLmStream<float> stream) {
     std::vector<float> out;
     Tensor<float> logits(Shape{2, 7});
     for (const auto& step_ids : ids) {
@@ -312,7 +312,7 @@ TEST(CharLm, StreamComputesWithTheParametersItWasMadeWith) {
     }
     return out;
   };
-  models::CharLmStream<float> before = model.make_stream(2);
+  models::RnnLmStream<float> before = model.make_stream(2);
   const std::vector<float> expected = run(before);
   Tensor<float> flat = model.params().flat_values();
   for (index_t i = 0; i < flat.numel(); ++i) flat[i] += 0.25f;  // every weight and bias
@@ -330,13 +330,13 @@ data::Vocab chars_of(std::string_view text) {
 
 struct Trained {
   data::Vocab vocab;
-  std::unique_ptr<CharLm<float>> model;
+  std::unique_ptr<RnnLm<float>> model;
 };
 
 Trained make_model(CellKind cell, bool tied) {
   Trained t;
   t.vocab = chars_of("h\u00E9llo w\u20ACrld!");  // ! space d h l o r w é € → 10
-  t.model = std::make_unique<CharLm<float>>(small_config(cell, tied, t.vocab.size()));
+  t.model = std::make_unique<RnnLm<float>>(small_config(cell, tied, t.vocab.size()));
   Rng rng(tied ? 31 : 30);
   t.model->init(rng);
   return t;
@@ -358,13 +358,13 @@ io::Safetensors edited(const io::Safetensors& file, const std::string& drop,
   return reparse(out);
 }
 
-TEST(CharLmCheckpoint, RoundTripIsBitExact) {
+TEST(RnnLmCheckpoint, RoundTripIsBitExact) {
   for (CellKind cell : {CellKind::kLstm, CellKind::kGru})
     for (bool tied : {false, true}) {
       SCOPED_TRACE(::testing::Message() << nn::cell_name(cell) << (tied ? " tied" : ""));
       const Trained t = make_model(cell, tied);
       ASSERT_EQ(t.vocab.size(), 10);
-      const io::Safetensors file = char_lm_file(*t.model, t.vocab);
+      const io::Safetensors file = rnn_lm_file(*t.model, t.vocab);
       // Tensors: the state_dict, decoder.weight included even when tied (as a copy).
       std::vector<std::string> names;
       for (const auto& e : t.model->params().entries()) names.push_back(e.name);
@@ -379,7 +379,7 @@ TEST(CharLmCheckpoint, RoundTripIsBitExact) {
                                   t.model->params().value(t.model->embedding_id())));
       }
 
-      const LoadedCharLm loaded = load_char_lm(reparse(file));
+      const LoadedRnnLm loaded = load_rnn_lm(reparse(file));
       EXPECT_EQ(loaded.vocab, t.vocab);
       EXPECT_EQ(loaded.model->config().to_json(), t.model->config().to_json());
       EXPECT_EQ(names_and_shapes(loaded.model->params()), names_and_shapes(t.model->params()));
@@ -389,23 +389,23 @@ TEST(CharLmCheckpoint, RoundTripIsBitExact) {
     }
 }
 
-TEST(CharLmCheckpoint, LoadsFromAFile) {
+TEST(RnnLmCheckpoint, LoadsFromAFile) {
   const Trained t = make_model(CellKind::kLstm, false);
   const std::string path = ::testing::TempDir() + "recur_char_lm_checkpoint_test.safetensors";
-  char_lm_file(*t.model, t.vocab).write_file(path);
-  const LoadedCharLm loaded = load_char_lm(path);
+  rnn_lm_file(*t.model, t.vocab).write_file(path);
+  const LoadedRnnLm loaded = load_rnn_lm(path);
   EXPECT_EQ(loaded.vocab, t.vocab);
   EXPECT_TRUE(bit_identical(loaded.model->params().flat_values(), t.model->params().flat_values()));
   std::remove(path.c_str());
 }
 
-TEST(CharLmCheckpoint, TrainingStateIsIgnored) {
+TEST(RnnLmCheckpoint, TrainingStateIsIgnored) {
   const Trained t = make_model(CellKind::kGru, true);
-  io::Safetensors file = char_lm_file(*t.model, t.vocab);
+  io::Safetensors file = rnn_lm_file(*t.model, t.vocab);
   file.add("train.adam.m", Tensor<float>(Shape{3, 2}));
   file.add("train.step", Tensor<double>(Shape{1}));
   file.metadata()["recur.train"] = R"({"step": 12})";
-  const LoadedCharLm loaded = load_char_lm(reparse(file));
+  const LoadedRnnLm loaded = load_rnn_lm(reparse(file));
   EXPECT_TRUE(bit_identical(loaded.model->params().flat_values(), t.model->params().flat_values()));
   EXPECT_TRUE(loaded.file.contains("train.adam.m"));
   EXPECT_EQ(loaded.file.metadata().at("recur.train"), R"({"step": 12})");
@@ -413,20 +413,20 @@ TEST(CharLmCheckpoint, TrainingStateIsIgnored) {
 
 // recur.task names the model's task; files written before it existed (no recur.task, but
 // recur.config and recur.vocab) are character LMs.
-TEST(CharLmCheckpoint, TheTaskIsNamedAndFilesWithoutOneAreCharacterLms) {
+TEST(RnnLmCheckpoint, TheTaskIsNamedAndFilesWithoutOneAreCharacterLms) {
   const Trained t = make_model(CellKind::kLstm, false);
-  const io::Safetensors file = char_lm_file(*t.model, t.vocab);
+  const io::Safetensors file = rnn_lm_file(*t.model, t.vocab);
   EXPECT_EQ(checkpoint_task(file), "lm");
   io::Safetensors legacy = file;
   legacy.metadata().erase(kTaskKey);
   EXPECT_EQ(checkpoint_task(legacy), "lm");
-  const LoadedCharLm loaded = load_char_lm(reparse(legacy));
+  const LoadedRnnLm loaded = load_rnn_lm(reparse(legacy));
   EXPECT_TRUE(bit_identical(loaded.model->params().flat_values(), t.model->params().flat_values()));
 
   io::Safetensors tagger = file;
   tagger.metadata()[kTaskKey] = "tag";
   EXPECT_EQ(checkpoint_task(tagger), "tag");
-  EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(tagger)); },
+  EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(tagger)); },
                                 {"model.safetensors: holds a 'tag' model, not a language model"}));
   io::Safetensors empty = file;
   empty.metadata()[kTaskKey] = "";
@@ -438,67 +438,67 @@ TEST(CharLmCheckpoint, TheTaskIsNamedAndFilesWithoutOneAreCharacterLms) {
                                 {"other.safetensors: not a recur checkpoint"}));
 }
 
-TEST(CharLmCheckpoint, LoadErrorsNameTheFileAndTensor) {
+TEST(RnnLmCheckpoint, LoadErrorsNameTheFileAndTensor) {
   const Trained t = make_model(CellKind::kLstm, false);
-  const io::Safetensors file = char_lm_file(*t.model, t.vocab);
+  const io::Safetensors file = rnn_lm_file(*t.model, t.vocab);
 
   for (const char* key : {kConfigKey, kVocabKey}) {
     io::Safetensors f = file;
     f.metadata().erase(key);
-    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
+    EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(f)); },
                                   {"model.safetensors: no ", key, " in the metadata"}));
   }
   {
     io::Safetensors f = file;
     f.metadata()[kVocabKey] = chars_of("abc").to_json();
-    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
+    EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(f)); },
                                   {"model.safetensors: recur.vocab has 3 tokens but recur.config says "
                                    "vocab_size 10"}));
   }
   {
     io::Safetensors f = file;
     f.metadata()[kVocabKey] = R"(["b", "a"])";
-    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
+    EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(f)); },
                                   {"model.safetensors: recur.vocab token 1 = 'a' is not after 'b'"}));
   }
   {
     io::Safetensors f = file;
     f.metadata()[kConfigKey] = R"({"model":"lstm"})";
-    EXPECT_TRUE(throws_error_with([&] { load_char_lm(reparse(f)); },
+    EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(f)); },
                                   {"model.safetensors", "recur.config has no \"num_layers\""}));
   }
-  EXPECT_TRUE(throws_error_with([&] { load_char_lm(edited(file, "rnn.bias_hh_l1")); },
+  EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(edited(file, "rnn.bias_hh_l1")); },
                                 {"model.safetensors: missing tensor rnn.bias_hh_l1"}));
   EXPECT_TRUE(throws_error_with(
       [&] {
-        load_char_lm(edited(file, "decoder.bias", {{"decoder.bias", Tensor<float>(Shape{8})}}));
+        load_rnn_lm(edited(file, "decoder.bias", {{"decoder.bias", Tensor<float>(Shape{8})}}));
       },
       {"model.safetensors: decoder.bias is (8,) in the file, the model needs (10,)"}));
   EXPECT_TRUE(throws_error_with(
       [&] {
-        load_char_lm(edited(file, "embedding.weight", {{"embedding.weight", Tensor<float>(Shape{4, 10})}}));
+        load_rnn_lm(edited(file, "embedding.weight", {{"embedding.weight", Tensor<float>(Shape{4, 10})}}));
       },
       {"model.safetensors: embedding.weight is (4, 10) in the file, the model needs (10, 4)"}));
   EXPECT_TRUE(throws_error_with(
       [&] {
-        load_char_lm(edited(file, "", {{"extra.weight", Tensor<float>(Shape{2})}}));
+        load_rnn_lm(edited(file, "", {{"extra.weight", Tensor<float>(Shape{2})}}));
       },
       {"model.safetensors: unexpected tensor extra.weight (not part of this model)"}));
   // "train" without the dot is not training state.
   EXPECT_TRUE(throws_error_with(
       [&] {
-        load_char_lm(edited(file, "", {{"trainer", Tensor<float>(Shape{1})}}));
+        load_rnn_lm(edited(file, "", {{"trainer", Tensor<float>(Shape{1})}}));
       },
       {"model.safetensors: unexpected tensor trainer"}));
   // An untied model has no alias: a decoder.weight of the right shape is required.
-  EXPECT_TRUE(throws_error_with([&] { load_char_lm(edited(file, "decoder.weight")); },
+  EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(edited(file, "decoder.weight")); },
                                 {"model.safetensors: missing tensor decoder.weight"}));
   // The source name comes from the file read.
   EXPECT_TRUE(throws_error_with(
       [&] {
         io::Safetensors f = file;
         f.metadata().erase(kConfigKey);
-        load_char_lm(reparse(f, "runs/best.safetensors"));
+        load_rnn_lm(reparse(f, "runs/best.safetensors"));
       },
       {"runs/best.safetensors: no recur.config"}));
 }

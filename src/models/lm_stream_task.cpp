@@ -1,25 +1,26 @@
-#include "recur/models/char_lm_task.h"
+#include "recur/models/lm_stream_task.h"
 
 #include <fmt/format.h>
 
 #include "recur/autograd/functions.h"
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 
 namespace recur::models {
 
-CharLmTask::CharLmTask(CharLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches,
-                       const data::TokenBatches* validation)
+LmStreamTask::LmStreamTask(RnnLm<float>& model, const data::Vocab& vocab, const data::TokenBatches& batches,
+                           const data::TokenBatches* validation)
     : model_(model),
       vocab_(vocab),
       batches_(batches),
       validation_(validation ? *validation : batches),
       validation_split_(validation ? data::Split::kTrain : data::Split::kVal) {}
 
-long CharLmTask::batches_per_epoch() const {
+long LmStreamTask::batches_per_epoch() const {
   return batches_.count(data::Split::kTrain);
 }
 
-train::TrainingBatch CharLmTask::training_batch(ag::Tape<float>& tape, long /*epoch*/, long index, Rng& rng) {
+train::TrainingBatch LmStreamTask::training_batch(ag::Tape<float>& tape, long /*epoch*/, long index,
+                                                  Rng& rng) {
   if (index == 0) carry_ = {};  // each epoch starts its streams from zero states
   const data::TokenBatch batch = batches_.get(data::Split::kTrain, index);
   auto out =
@@ -28,16 +29,16 @@ train::TrainingBatch CharLmTask::training_batch(ag::Tape<float>& tape, long /*ep
   return {ag::cross_entropy(out.logits, batch.targets), batch.T * batch.B};
 }
 
-void CharLmTask::after_step(bool applied) {
+void LmStreamTask::after_step(bool applied) {
   carry_ = applied ? layers::values_of(pending_) : layers::RnnStateValues<float>{};
   pending_ = {};
 }
 
-bool CharLmTask::has_validation() const {
+bool LmStreamTask::has_validation() const {
   return validation_.count(validation_split_) > 0;
 }
 
-train::Metrics CharLmTask::validate() {
+train::Metrics LmStreamTask::validate() {
   const index_t n = validation_.count(validation_split_);
   double total = 0;
   layers::RnnStateValues<float> state;
@@ -53,18 +54,18 @@ train::Metrics CharLmTask::validate() {
   return {{"loss", total / static_cast<double>(n)}};
 }
 
-io::Safetensors CharLmTask::model_file() const {
-  return char_lm_file(model_, vocab_);
+io::Safetensors LmStreamTask::model_file() const {
+  return rnn_lm_file(model_, vocab_);
 }
 
-void CharLmTask::save_state(io::Safetensors& file) const {
+void LmStreamTask::save_state(io::Safetensors& file) const {
   for (size_t e = 0; e < carry_.h.size(); ++e) {
     file.add(fmt::format("train.carry.h.{}", e), carry_.h[e]);
     if (e < carry_.c.size()) file.add(fmt::format("train.carry.c.{}", e), carry_.c[e]);
   }
 }
 
-void CharLmTask::load_state(const io::Safetensors& file) {
+void LmStreamTask::load_state(const io::Safetensors& file) {
   carry_ = {};
   const Shape want{batches_.batch_size(), model_.config().rnn_size};
   for (int e = 0; file.contains(fmt::format("train.carry.h.{}", e)); ++e) {

@@ -1,4 +1,4 @@
-// models::CharLm<double>: every parameter's gradient of the mean cross-entropy over a (T = 4,
+// models::RnnLm<double>: every parameter's gradient of the mean cross-entropy over a (T = 4,
 // B = 2) chunk that starts from a given nonzero state, against central finite differences
 // (ag::gradcheck_parameters). LSTM and GRU, untied and tied (E = H: the embedding also serves as
 // the decoder, so its gradient has two contributions), and training mode with dropout, where the
@@ -11,7 +11,7 @@
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
 #include "recur/init.h"
-#include "recur/models/char_lm.h"
+#include "recur/models/rnn_lm.h"
 
 namespace recur::models {
 namespace {
@@ -28,8 +28,8 @@ struct Case {
   double input_dropout = 0.0;
 };
 
-CharLmConfig config_of(const Case& c) {
-  CharLmConfig config;
+RnnLmConfig config_of(const Case& c) {
+  RnnLmConfig config;
   config.model = c.cell;
   config.num_layers = 2;
   config.rnn_size = c.rnn_size;
@@ -47,7 +47,7 @@ const std::vector<std::int32_t> kInputs = {0, 3, 5, 1, 6, 2, 4, 4};
 const std::vector<std::int32_t> kTargets = {5, 1, 6, 2, 4, 4, 3, 0};
 
 // A nonzero initial state: L entries of (B, H) for h (and c for the LSTM).
-layers::RnnStateValues<double> initial_state(const CharLmConfig& config) {
+layers::RnnStateValues<double> initial_state(const RnnLmConfig& config) {
   layers::RnnStateValues<double> s;
   Rng rng(99);
   for (int l = 0; l < config.num_layers; ++l) {
@@ -63,20 +63,20 @@ layers::RnnStateValues<double> initial_state(const CharLmConfig& config) {
   return s;
 }
 
-class CharLmGradient : public ::testing::TestWithParam<Case> {};
+class RnnLmGradient : public ::testing::TestWithParam<Case> {};
 
-TEST_P(CharLmGradient, MatchesFiniteDifferences) {
+TEST_P(RnnLmGradient, MatchesFiniteDifferences) {
   const Case& c = GetParam();
-  const CharLmConfig config = config_of(c);
-  CharLm<double> model(config);
+  const RnnLmConfig config = config_of(c);
+  RnnLm<double> model(config);
   Rng init_rng(2024);
   model.init(init_rng);
   const layers::RnnStateValues<double> initial = initial_state(config);
   const bool training = c.dropout > 0.0 || c.input_dropout > 0.0;
   const auto loss = [&](ag::Tape<double>& tape) {
     Rng dropout_rng(77);  // re-seeded: the same masks at every evaluation
-    const CharLm<double>::Output out = model.forward(
-        tape, kInputs, kSteps, kBatch, layers::constants(tape, initial), training, &dropout_rng);
+    const RnnLm<double>::Output out = model.forward(tape, kInputs, kSteps, kBatch,
+                                                    layers::constants(tape, initial), training, &dropout_rng);
     return ag::cross_entropy(out.logits, kTargets);
   };
 
@@ -87,7 +87,7 @@ TEST_P(CharLmGradient, MatchesFiniteDifferences) {
     ag::Tape<double> tape;
     first = loss(tape).item();
     again = loss(tape).item();
-    const CharLm<double>::Output out =
+    const RnnLm<double>::Output out =
         model.forward(tape, kInputs, kSteps, kBatch, layers::constants(tape, initial), false, nullptr);
     eval = ag::cross_entropy(out.logits, kTargets).item();
   }
@@ -106,7 +106,7 @@ TEST_P(CharLmGradient, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Cells, CharLmGradient,
+    Cells, RnnLmGradient,
     ::testing::Values(Case{nn::CellKind::kLstm, 4, 5, false, 0.0, layers::DropoutMode::kPerStep, "lstm"},
                       Case{nn::CellKind::kGru, 4, 5, false, 0.0, layers::DropoutMode::kPerStep, "gru"},
                       Case{nn::CellKind::kLstm, 5, 5, true, 0.0, layers::DropoutMode::kPerStep, "lstm_tied"},
@@ -126,11 +126,11 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& param_info) { return param_info.param.name; });
 
 // The gradient check is not vacuous: every parameter tensor gets a nonzero analytic gradient.
-TEST(CharLmGradientSanity, EveryParameterGetsAGradient) {
+TEST(RnnLmGradientSanity, EveryParameterGetsAGradient) {
   for (bool tied : {false, true}) {
     SCOPED_TRACE(tied ? "tied" : "untied");
-    const CharLmConfig config = config_of({nn::CellKind::kLstm, 5, 5, tied, 0.0, {}, ""});
-    CharLm<double> model(config);
+    const RnnLmConfig config = config_of({nn::CellKind::kLstm, 5, 5, tied, 0.0, {}, ""});
+    RnnLm<double> model(config);
     Rng rng(5);
     model.init(rng);
     model.params().zero_grad();

@@ -1,4 +1,4 @@
-#include "recur/models/char_lm_checkpoint.h"
+#include "recur/models/rnn_lm_checkpoint.h"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 
 namespace recur::models {
 
-io::Safetensors char_lm_file(const CharLm<float>& model, const data::Vocab& vocab) {
+io::Safetensors rnn_lm_file(const RnnLm<float>& model, const data::Vocab& vocab) {
   RECUR_CHECK(vocab.size() == model.config().vocab_size,
               fmt::format("checkpoint: vocabulary of {} for a model with vocab_size {}", vocab.size(),
                           model.config().vocab_size));
@@ -19,11 +19,11 @@ io::Safetensors char_lm_file(const CharLm<float>& model, const data::Vocab& voca
   return file;
 }
 
-LoadedCharLm load_char_lm(const std::string& path) {
-  return load_char_lm(io::Safetensors::read_file(path));
+LoadedRnnLm load_rnn_lm(const std::string& path) {
+  return load_rnn_lm(io::Safetensors::read_file(path));
 }
 
-LoadedCharLm load_char_lm(io::Safetensors file) {
+LoadedRnnLm load_rnn_lm(io::Safetensors file) {
   const std::string& source = file.source();
   const auto& meta = file.metadata();
   const std::string task = checkpoint_task(file);
@@ -32,13 +32,13 @@ LoadedCharLm load_char_lm(io::Safetensors file) {
   for (const char* key : {kConfigKey, kVocabKey})
     RECUR_CHECK(meta.count(key),
                 fmt::format("{}: no {} in the metadata (not a recur char-LM checkpoint?)", source, key));
-  LoadedCharLm loaded;
-  const CharLmConfig config = CharLmConfig::from_json(meta.at(kConfigKey), source);
+  LoadedRnnLm loaded;
+  const RnnLmConfig config = RnnLmConfig::from_json(meta.at(kConfigKey), source);
   loaded.vocab = data::Vocab::from_json(meta.at(kVocabKey), source);
   RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
                 fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
                             loaded.vocab.size(), config.vocab_size));
-  loaded.model = std::make_unique<CharLm<float>>(config);
+  loaded.model = std::make_unique<RnnLm<float>>(config);
   const std::vector<std::string> aliases =
       config.tied ? std::vector<std::string>{"decoder.weight"} : std::vector<std::string>{};
   io::load_parameters(file, loaded.model->params(), {kTrainingPrefix}, aliases);

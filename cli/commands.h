@@ -7,6 +7,12 @@
 
 namespace recur::cli {
 
+// Thrown by a command to end recur with this exit code after its output is complete (an
+// interrupted training run: 128 + the signal, as a shell reports a process the signal killed).
+struct ExitCode {
+  int code;
+};
+
 void add_train_command(CLI::App& app);
 // The tasks' `recur train TASK` subcommands (train_<task>.cpp).
 void add_train_lm_command(CLI::App& train);

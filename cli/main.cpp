@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
     // check fail first ("sample --temprature 0.5 CKPT" reads 0.5 as the checkpoint).
     if (e.get_exit_code() != 0 && report_unknown_flag(app)) return 2;
     return app.exit(e);
+  } catch (const recur::cli::ExitCode& e) {
+    return e.code;
   } catch (const recur::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

@@ -370,6 +370,9 @@ void print_run_summary(const train::Trainer& trainer, const TrainerFlags& o, con
   else
     fmt::print(stderr, "no validation data; the model is in {}; {} {}\n", (dir / "last.safetensors").string(),
                next_command, (dir / "last.safetensors").string());
+  // A run stopped by a signal exits 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), so that a
+  // script tells it from a finished one.
+  if (trainer.interrupted()) throw ExitCode{128 + trainer.interrupt_signal()};
 }
 
 }  // namespace recur::cli

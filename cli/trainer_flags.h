@@ -95,7 +95,7 @@ long total_iterations(const TrainerFlags& flags, long batches_per_epoch);
 void write_run_config(const TrainerFlags& flags, const Settings& settings, const std::string& task);
 
 // The closing lines: how to continue an interrupted run, the best metric, the next command
-// ("sample with: recur sample").
+// ("sample with: recur sample"). Then, for a run a signal stopped, throws ExitCode{128 + signal}.
 void print_run_summary(const train::Trainer& trainer, const TrainerFlags& flags, const std::string& task,
                        const std::string& metric, const std::string& next_command);
 

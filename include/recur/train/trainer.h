@@ -15,7 +15,7 @@
 // Resume is exact: restore() brings back weights (the task loaded them), optimizer state, the
 // schedule, the RNG, the iteration and the task's carried state, so training k iterations, stopping
 // and resuming to N gives the weights of training N straight through, bit for bit (same threads).
-// SIGINT (Ctrl-C) finishes the current iteration, saves last.safetensors and returns.
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP finish the current iteration, save last.safetensors and return.
 #pragma once
 
 #include <cstdint>
@@ -108,8 +108,8 @@ class Trainer {
   // Restores a run saved in last.safetensors (the task's weights are already loaded).
   void restore(const io::Safetensors& file);
 
-  // Trains to total_iterations, or until SIGINT. Throws after max_nonfinite_steps non-finite steps
-  // in a row, leaving the last checkpoint as it was.
+  // Trains to total_iterations, or until SIGINT, SIGTERM or SIGHUP. Throws after max_nonfinite_steps
+  // non-finite steps in a row, leaving the last checkpoint as it was.
   void run();
 
   // Prints a line without tearing the progress bar (valid during and after run()).
@@ -119,7 +119,9 @@ class Trainer {
   // The best value of the task's best_metric() so far (±inf before any validation).
   double best_value() const { return best_value_; }
   long best_iteration() const { return best_iteration_; }
-  bool interrupted() const { return interrupted_; }
+  // Whether run() stopped early for SIGINT, SIGTERM or SIGHUP (after saving), and which.
+  bool interrupted() const { return interrupt_signal_ != 0; }
+  int interrupt_signal() const { return interrupt_signal_; }
 
  private:
   void evaluate_and_save(bool final_evaluation);
@@ -138,7 +140,7 @@ class Trainer {
   std::int64_t tokens_ = 0;
   int nonfinite_in_row_ = 0;
   double best_value_;
-  bool interrupted_ = false;
+  int interrupt_signal_ = 0;
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<LossPlot> plot_;

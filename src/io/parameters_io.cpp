@@ -8,42 +8,58 @@
 
 namespace recur::io {
 
+namespace {
+// Names shown per kind of mismatch: a hostile config can imply thousands of tensors.
+constexpr size_t kShown = 5;
+}  // namespace
+
 template <class T>
 void store_parameters(Safetensors& file, const nn::ParameterTable<T>& params) {
   for (int id = 0; id < params.size(); ++id) file.add(params.entry(id).name, params.value(id).clone());
 }
 
-template <class T>
-void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
-                     const std::vector<std::string>& ignored_prefixes,
-                     const std::vector<std::string>& aliases) {
+void check_parameter_shapes(const Safetensors& file, const ParameterShapes& expected,
+                            const std::vector<std::string>& ignored_prefixes,
+                            const std::vector<std::string>& aliases) {
   std::vector<std::string> missing, misshapen, unexpected;
   std::set<std::string> known(aliases.begin(), aliases.end());
-  for (int id = 0; id < params.size(); ++id) {
-    const auto& e = params.entry(id);
-    known.insert(e.name);
-    if (!file.contains(e.name)) {
-      missing.push_back(e.name);
+  for (const auto& [name, shape] : expected) {
+    known.insert(name);
+    if (!file.contains(name)) {
+      missing.push_back(name);
       continue;
     }
-    const std::vector<index_t>& shape = file.entry(e.name).shape;
-    if (Shape(shape) != e.shape) {
+    const Shape in_file(file.entry(name).shape);
+    if (in_file != shape)
       misshapen.push_back(
-          fmt::format("{} is {} in the file, the model needs {}", e.name, Shape(shape).str(), e.shape.str()));
-    }
+          fmt::format("{} is {} in the file, the model needs {}", name, in_file.str(), shape.str()));
   }
   for (const std::string& name : file.names()) {
     const bool ignored = std::any_of(ignored_prefixes.begin(), ignored_prefixes.end(),
                                      [&](const std::string& p) { return name.rfind(p, 0) == 0; });
     if (!ignored && known.count(name) == 0) unexpected.push_back(name);
   }
-  const auto list = [](const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); };
-  RECUR_CHECK(missing.empty(), fmt::format("{}: missing tensor{} {}", file.source(),
-                                           missing.size() == 1 ? "" : "s", list(missing)));
-  RECUR_CHECK(misshapen.empty(), fmt::format("{}: {}", file.source(), list(misshapen)));
-  RECUR_CHECK(unexpected.empty(),
-              fmt::format("{}: unexpected tensor{} {} (not part of this model)", file.source(),
-                          unexpected.size() == 1 ? "" : "s", list(unexpected)));
+  const auto list = [](const std::vector<std::string>& v) {
+    const std::vector<std::string> first(v.begin(),
+                                         v.begin() + static_cast<std::ptrdiff_t>(std::min(v.size(), kShown)));
+    return fmt::format("{}{}", fmt::join(first, ", "),
+                       v.size() > kShown ? fmt::format(", … ({} in all)", v.size()) : "");
+  };
+  RECUR_REQUIRE(missing.empty(), fmt::format("{}: missing tensor{} {}", file.source(),
+                                             missing.size() == 1 ? "" : "s", list(missing)));
+  RECUR_REQUIRE(misshapen.empty(), fmt::format("{}: {}", file.source(), list(misshapen)));
+  RECUR_REQUIRE(unexpected.empty(),
+                fmt::format("{}: unexpected tensor{} {} (not part of this model)", file.source(),
+                            unexpected.size() == 1 ? "" : "s", list(unexpected)));
+}
+
+template <class T>
+void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
+                     const std::vector<std::string>& ignored_prefixes,
+                     const std::vector<std::string>& aliases) {
+  ParameterShapes expected;
+  for (const auto& e : params.entries()) expected.emplace_back(e.name, e.shape);
+  check_parameter_shapes(file, expected, ignored_prefixes, aliases);
   for (int id = 0; id < params.size(); ++id) {
     const Tensor<T> value = file.get<T>(params.entry(id).name);
     Tensor<T> dst = params.value(id);

@@ -6,6 +6,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/init.h"
+#include "recur/models/config_json.h"
 #include "recur/ops/elementwise.h"
 #include "recur/ops/packed_gemm.h"
 
@@ -51,72 +52,84 @@ std::string RnnLmConfig::to_json() const {
 }
 
 RnnLmConfig RnnLmConfig::from_json(std::string_view text, std::string_view source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: recur.config is not valid JSON ({})", source, e.what()));
-  }
-  RECUR_CHECK(j.is_object(), fmt::format("{}: recur.config must be a JSON object", source));
-  const auto need = [&](const char* key) -> const nlohmann::json& {
-    RECUR_CHECK(j.contains(key), fmt::format("{}: recur.config has no \"{}\"", source, key));
-    return j.at(key);
+  const nlohmann::json j = config_object(text, source);
+  // A string-valued key (required unless a fallback is given).
+  const auto string = [&](const char* key, const char* fallback) -> std::string {
+    const auto it = j.find(key);
+    if (it == j.end() && fallback != nullptr) return fallback;
+    RECUR_REQUIRE(it != j.end(), fmt::format("{}: recur.config has no \"{}\"", source, key));
+    RECUR_REQUIRE(it->is_string(),
+                  fmt::format("{}: recur.config \"{}\" must be a string, got {}", source, key, it->dump()));
+    return it->get<std::string>();
   };
   RnnLmConfig c;
   try {
-    c.model = nn::parse_cell_kind(need("model").get<std::string>());
-    c.num_layers = need("num_layers").get<int>();
-    c.rnn_size = need("rnn_size").get<index_t>();
-    c.embedding_size = need("embedding_size").get<index_t>();
-    c.vocab_size = need("vocab_size").get<index_t>();
-    c.dropout = need("dropout").get<double>();
-    if (j.contains("input_dropout"))
-      c.input_dropout = j.at("input_dropout").get<double>();  // absent before it existed
-    c.tied = need("tied").get<bool>();
-    if (j.contains("items")) {  // absent in files written before per-line models: a stream
-      const std::string items = j.at("items").get<std::string>();
-      RECUR_CHECK(items == "stream" || items == "lines",
-                  fmt::format("{}: items must be stream or lines, got {}", source, items));
-      c.lines = items == "lines";
-    }
-    if (j.contains("dropout_mode")) {
-      const std::string m = j.at("dropout_mode").get<std::string>();
-      RECUR_CHECK(m == "per_step" || m == "per_sequence",
-                  fmt::format("{}: dropout_mode must be per_step or per_sequence, got {}", source, m));
-      c.dropout_mode = m == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: recur.config has a value of the wrong type ({})", source, e.what()));
+    c.model = nn::parse_cell_kind(string("model", nullptr));
   } catch (const Error& e) {
-    throw Error(fmt::format("{}: {}", source, e.what()));
+    throw Error(fmt::format("{}: recur.config \"model\": {}", source, e.what()));
   }
+  c.num_layers = static_cast<int>(config_integer(j, "num_layers", 1, kMaxLayers, source));
+  c.rnn_size = config_integer(j, "rnn_size", 1, kMaxWidth, source);
+  c.embedding_size = config_integer(j, "embedding_size", 1, kMaxWidth, source);
+  c.vocab_size = config_integer(j, "vocab_size", 1, kMaxVocabulary, source);
+  c.dropout = config_number(j, "dropout", 0.0, kMaxDropout, source);
+  c.input_dropout =
+      config_number(j, "input_dropout", 0.0, kMaxDropout, source, 0.0);  // absent before it existed
+  const auto tied = j.find("tied");
+  RECUR_REQUIRE(tied != j.end() && tied->is_boolean(),
+                fmt::format("{}: recur.config \"tied\" must be true or false", source));
+  c.tied = tied->get<bool>();
+  const std::string items = string("items", "stream");  // absent before per-line models: a stream
+  RECUR_REQUIRE(items == "stream" || items == "lines",
+                fmt::format("{}: recur.config \"items\" must be stream or lines, got {}", source, items));
+  c.lines = items == "lines";
+  const std::string mode = string("dropout_mode", "per_step");
+  RECUR_REQUIRE(mode == "per_step" || mode == "per_sequence",
+                fmt::format("{}: recur.config \"dropout_mode\" must be per_step or per_sequence, got {}",
+                            source, mode));
+  c.dropout_mode = mode == "per_step" ? layers::DropoutMode::kPerStep : layers::DropoutMode::kPerSequence;
   c.validate(source);
   return c;
 }
 
 void RnnLmConfig::validate(std::string_view source) const {
-  RECUR_CHECK(
-      num_layers >= 1 && rnn_size >= 1 && embedding_size >= 1 && vocab_size >= 1,
-      fmt::format("{}: num_layers ({}), rnn_size ({}), embedding_size ({}) and vocab_size ({}) must be "
-                  "at least 1",
-                  source, num_layers, rnn_size, embedding_size, vocab_size));
-  RECUR_CHECK(input_dropout >= 0.0 && input_dropout < 1.0,
-              fmt::format("{}: input_dropout must be in [0, 1), got {}", source, input_dropout));
-  RECUR_CHECK(dropout >= 0.0 && dropout < 1.0,
-              fmt::format("{}: dropout must be in [0, 1), got {}", source, dropout));
-  RECUR_CHECK(!tied || embedding_size == rnn_size,
-              fmt::format("{}: tied weights need embedding_size ({}) = rnn_size ({})", source, embedding_size,
-                          rnn_size));
+  RECUR_REQUIRE(
+      num_layers >= 1 && num_layers <= kMaxLayers && rnn_size >= 1 && rnn_size <= kMaxWidth &&
+          embedding_size >= 1 && embedding_size <= kMaxWidth && vocab_size >= 1 &&
+          vocab_size <= kMaxVocabulary,
+      fmt::format("{}: num_layers ({}) must be in [1, {}]; rnn_size ({}) and embedding_size ({}) in [1, "
+                  "{}]; vocab_size ({}) in [1, {}]",
+                  source, num_layers, kMaxLayers, rnn_size, embedding_size, kMaxWidth, vocab_size,
+                  kMaxVocabulary));
+  RECUR_REQUIRE(
+      input_dropout >= 0.0 && input_dropout <= kMaxDropout,
+      fmt::format("{}: input_dropout must be in [0, {}], got {}", source, kMaxDropout, input_dropout));
+  RECUR_REQUIRE(dropout >= 0.0 && dropout <= kMaxDropout,
+                fmt::format("{}: dropout must be in [0, {}], got {}", source, kMaxDropout, dropout));
+  RECUR_REQUIRE(!tied || embedding_size == rnn_size,
+                fmt::format("{}: tied weights need embedding_size ({}) = rnn_size ({})", source,
+                            embedding_size, rnn_size));
 }
 
 template <class T>
-RnnLm<T>::RnnLm(const RnnLmConfig& config)
+RnnLm<T>::RnnLm(const RnnLmConfig& config, Unallocated)
     : config_(validated(config)),
       embedding_(params_, "embedding.", config.vocab_size, config.embedding_size),
       rnn_(params_, rnn_options(config), "rnn."),
       decoder_(config.tied ? layers::Linear<T>::tied(params_, "decoder.", embedding_.weight_id())
-                           : layers::Linear<T>(params_, "decoder.", config.rnn_size, config.vocab_size)) {
+                           : layers::Linear<T>(params_, "decoder.", config.rnn_size, config.vocab_size)) {}
+
+template <class T>
+RnnLm<T>::RnnLm(const RnnLmConfig& config) : RnnLm(config, Unallocated{}) {
   params_.freeze();
+}
+
+template <class T>
+std::vector<std::pair<std::string, Shape>> RnnLm<T>::parameter_shapes(const RnnLmConfig& config) {
+  const RnnLm model(config, Unallocated{});
+  std::vector<std::pair<std::string, Shape>> shapes;
+  for (const auto& e : model.params_.entries()) shapes.emplace_back(e.name, e.shape);
+  return shapes;
 }
 
 // PyTorch's order and defaults: embedding N(0, 1), then the Rnn, then the decoder U(±1/√H).

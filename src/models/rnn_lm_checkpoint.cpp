@@ -38,9 +38,11 @@ LoadedRnnLm load_rnn_lm(io::Safetensors file) {
   RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
                 fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
                             loaded.vocab.size(), config.vocab_size));
-  loaded.model = std::make_unique<RnnLm<float>>(config);
   const std::vector<std::string> aliases =
       config.tied ? std::vector<std::string>{"decoder.weight"} : std::vector<std::string>{};
+  // The header against the config before the model is allocated (the config is input, not truth).
+  io::check_parameter_shapes(file, RnnLm<float>::parameter_shapes(config), {kTrainingPrefix}, aliases);
+  loaded.model = std::make_unique<RnnLm<float>>(config);
   io::load_parameters(file, loaded.model->params(), {kTrainingPrefix}, aliases);
   loaded.file = std::move(file);
   return loaded;

@@ -6,6 +6,7 @@
 
 #include "recur/autograd/functions.h"
 #include "recur/init.h"
+#include "recur/models/config_json.h"
 
 namespace recur::models {
 
@@ -32,41 +33,36 @@ std::string WindowLmConfig::to_json() const {
 }
 
 WindowLmConfig WindowLmConfig::from_json(std::string_view text, std::string_view source) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  RECUR_REQUIRE(j.is_object(), fmt::format("{}: recur.config is not a JSON object", source));
+  const nlohmann::json j = config_object(text, source);
+  RECUR_REQUIRE(j.contains("model") && j.at("model") == "window",
+                fmt::format("{}: recur.config is not the window model's (\"model\": \"window\")", source));
   WindowLmConfig c;
-  try {
-    const auto need = [&](const char* key) -> const nlohmann::json& {
-      RECUR_REQUIRE(j.contains(key), fmt::format("{}: recur.config has no \"{}\"", source, key));
-      return j.at(key);
-    };
-    RECUR_REQUIRE(need("model") == "window",
-                  fmt::format("{}: recur.config is not the window model's", source));
-    c.window = need("window").get<index_t>();
-    c.embedding_size = need("embedding_size").get<index_t>();
-    c.hidden_size = need("hidden_size").get<index_t>();
-    c.vocab_size = need("vocab_size").get<index_t>();
-    c.dropout = need("dropout").get<double>();
-    c.input_dropout = need("input_dropout").get<double>();
-    const std::string items = need("items").get<std::string>();
-    RECUR_REQUIRE(items == "stream" || items == "lines",
-                  fmt::format("{}: items must be stream or lines, got {}", source, items));
-    c.lines = items == "lines";
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: recur.config has a value of the wrong type ({})", source, e.what()));
-  }
+  c.window = config_integer(j, "window", 1, kMaxWindow, source);
+  c.embedding_size = config_integer(j, "embedding_size", 1, kMaxWidth, source);
+  c.hidden_size = config_integer(j, "hidden_size", 1, kMaxWidth, source);
+  c.vocab_size = config_integer(j, "vocab_size", 1, kMaxVocabulary, source);
+  c.dropout = config_number(j, "dropout", 0.0, kMaxDropout, source);
+  c.input_dropout = config_number(j, "input_dropout", 0.0, kMaxDropout, source);
+  const auto items = j.find("items");
+  RECUR_REQUIRE(items != j.end() && (*items == "stream" || *items == "lines"),
+                fmt::format("{}: recur.config \"items\" must be \"stream\" or \"lines\"", source));
+  c.lines = *items == "lines";
   c.validate(source);
   return c;
 }
 
 void WindowLmConfig::validate(std::string_view source) const {
-  RECUR_REQUIRE(window >= 1 && embedding_size >= 1 && hidden_size >= 1 && vocab_size >= 1,
-                fmt::format("{}: window ({}), embedding_size ({}), hidden_size ({}) and vocab_size ({}) must "
-                            "be at least 1",
-                            source, window, embedding_size, hidden_size, vocab_size));
-  RECUR_REQUIRE(dropout >= 0.0 && dropout < 1.0 && input_dropout >= 0.0 && input_dropout < 1.0,
-                fmt::format("{}: dropout ({}) and input_dropout ({}) must be in [0, 1)", source, dropout,
-                            input_dropout));
+  RECUR_REQUIRE(
+      window >= 1 && window <= kMaxWindow && embedding_size >= 1 && embedding_size <= kMaxWidth &&
+          hidden_size >= 1 && hidden_size <= kMaxWidth && vocab_size >= 1 && vocab_size <= kMaxVocabulary,
+      fmt::format("{}: window ({}) must be in [1, {}]; embedding_size ({}) and hidden_size ({}) in [1, {}]; "
+                  "vocab_size ({}) in [1, {}]",
+                  source, window, kMaxWindow, embedding_size, hidden_size, kMaxWidth, vocab_size,
+                  kMaxVocabulary));
+  RECUR_REQUIRE(
+      dropout >= 0.0 && dropout <= kMaxDropout && input_dropout >= 0.0 && input_dropout <= kMaxDropout,
+      fmt::format("{}: dropout ({}) and input_dropout ({}) must be in [0, {}]", source, dropout,
+                  input_dropout, kMaxDropout));
 }
 
 bool is_window_lm_config(std::string_view json) {
@@ -75,12 +71,23 @@ bool is_window_lm_config(std::string_view json) {
 }
 
 template <class T>
-WindowLm<T>::WindowLm(const WindowLmConfig& config)
+WindowLm<T>::WindowLm(const WindowLmConfig& config, Unallocated)
     : config_(validated(config)),
       embedding_(params_, "embedding.", config.vocab_size, config.embedding_size),
       hidden_(params_, "hidden.", config.window * config.embedding_size, config.hidden_size),
-      decoder_(params_, "decoder.", config.hidden_size, config.vocab_size) {
+      decoder_(params_, "decoder.", config.hidden_size, config.vocab_size) {}
+
+template <class T>
+WindowLm<T>::WindowLm(const WindowLmConfig& config) : WindowLm(config, Unallocated{}) {
   params_.freeze();
+}
+
+template <class T>
+std::vector<std::pair<std::string, Shape>> WindowLm<T>::parameter_shapes(const WindowLmConfig& config) {
+  const WindowLm model(config, Unallocated{});
+  std::vector<std::pair<std::string, Shape>> shapes;
+  for (const auto& e : model.params_.entries()) shapes.emplace_back(e.name, e.shape);
+  return shapes;
 }
 
 template <class T>

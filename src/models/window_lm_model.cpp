@@ -37,6 +37,8 @@ LoadedWindowLm load_window_lm(io::Safetensors file) {
                             loaded.vocab.size(), config.vocab_size));
   RECUR_REQUIRE(!config.lines || (loaded.vocab.bos() >= 0 && loaded.vocab.eos() >= 0),
                 fmt::format("{}: a per-line model's vocabulary needs <bos> and <eos>", source));
+  // The header against the config before the model is allocated (the config is input, not truth).
+  io::check_parameter_shapes(file, WindowLm<float>::parameter_shapes(config), {kTrainingPrefix});
   loaded.model = std::make_unique<WindowLm<float>>(config);
   io::load_parameters(file, loaded.model->params(), {kTrainingPrefix});
   loaded.file = std::move(file);

@@ -20,8 +20,12 @@ int ParameterTable<T>::add(std::string name, const Shape& shape) {
   RECUR_CHECK(find(name) < 0, fmt::format("parameter '{}' added twice", name));
   constexpr index_t align = kAlignBytes / static_cast<index_t>(sizeof(T));
   const index_t offset = (numel_ + align - 1) / align * align;
+  index_t end = 0;
+  RECUR_CHECK(!__builtin_add_overflow(offset, shape.numel(), &end),
+              fmt::format("parameter '{}' of shape {}: the table's size overflows", name, shape.str()));
+  ids_.emplace(name, size());
   entries_.push_back({std::move(name), shape, offset});
-  numel_ = offset + shape.numel();
+  numel_ = end;
   return size() - 1;
 }
 
@@ -45,9 +49,8 @@ const typename ParameterTable<T>::Entry& ParameterTable<T>::entry(int id) const 
 
 template <class T>
 int ParameterTable<T>::find(std::string_view name) const {
-  for (int i = 0; i < size(); ++i)
-    if (entries_[static_cast<size_t>(i)].name == name) return i;
-  return -1;
+  const auto it = ids_.find(std::string(name));
+  return it == ids_.end() ? -1 : it->second;
 }
 
 template <class T>

@@ -312,7 +312,8 @@ void Trainer::run() {
   nn::ParameterTable<float>& params = task_.params();
   const auto clip = static_cast<float>(options_.grad_clip);
   InterruptGuard guard;
-  while (iteration_ < options_.total_iterations && !g_interrupted) {
+  interrupt_signal_ = 0;
+  while (iteration_ < options_.total_iterations && interrupt_signal_ == 0) {
     params.zero_grad();
     ag::Tape<float> tape;
     const TrainingBatch batch = task_.training_batch(tape, iteration_ / n, iteration_ % n, rng_);
@@ -355,11 +356,13 @@ void Trainer::run() {
     ++window_.steps;
     if (iteration_ % n == 0) schedule_.on_epoch_end();
     const bool scheduled = iteration_ % options_.eval_every == 0;
-    const bool evaluate = scheduled || iteration_ == options_.total_iterations || g_interrupted;
+    // Read once: the value that stops the loop is the one that saved this iteration (a signal
+    // between two reads once ended a run without saving it).
+    interrupt_signal_ = g_interrupted;
+    const bool evaluate = scheduled || iteration_ == options_.total_iterations || interrupt_signal_ != 0;
     if (evaluate || iteration_ % options_.progress.log_every == 0) write_train_record(epoch);
     if (evaluate) evaluate_and_save(!scheduled);
   }
-  interrupt_signal_ = g_interrupted;
   progress_->finish();
 }
 

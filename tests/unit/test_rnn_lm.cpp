@@ -121,15 +121,28 @@ TEST(RnnLmConfig, FromJsonErrorsNameTheSource) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {with(R"("rnn_size":5,)", ""), "recur.config has no \"rnn_size\""},
       {with(R"("model":"lstm",)", ""), "recur.config has no \"model\""},
-      {with(R"(,"tied":false)", ""), "recur.config has no \"tied\""},
-      {with(R"("num_layers":2)", R"("num_layers":"two")"), "wrong type"},
-      {with(R"("tied":false)", R"("tied":"no")"), "wrong type"},
+      {with(R"(,"tied":false)", ""), "recur.config \"tied\" must be true or false"},
+      {with(R"("num_layers":2)", R"("num_layers":"two")"),
+       "\"num_layers\" must be an integer in [1, 64], got \"two\""},
+      {with(R"("tied":false)", R"("tied":"no")"), "\"tied\" must be true or false"},
       {with(R"("lstm")", R"("transformer")"), "unknown cell 'transformer'"},
       {with(R"("tied":false)", R"("tied":true)"), "tied weights need embedding_size (4) = rnn_size (5)"},
-      {with(R"("vocab_size":7)", R"("vocab_size":0)"), "vocab_size (0) must be at least 1"},
-      {with(R"("dropout":0)", R"("dropout":1)"), "dropout must be in [0, 1), got 1"},
+      {with(R"("vocab_size":7)", R"("vocab_size":0)"),
+       "\"vocab_size\" must be an integer in [1, 16777216], got 0"},
+      {with(R"("dropout":0)", R"("dropout":1)"), "\"dropout\" must be a number in [0, 0.99], got 1"},
       {with(R"("dropout":0)", R"("dropout":0,"dropout_mode":"sometimes")"),
-       "dropout_mode must be per_step or per_sequence, got sometimes"},
+       "\"dropout_mode\" must be per_step or per_sequence, got sometimes"},
+      // Hostile sizes: refused by range and exact type before anything is built or allocated.
+      {with(R"("num_layers":2)", R"("num_layers":1000000000)"),
+       "\"num_layers\" must be an integer in [1, 64]"},
+      {with(R"("num_layers":2)", R"("num_layers":4294967298)"), "got 4294967298"},
+      {with(R"("num_layers":2)", R"("num_layers":2.7)"), "got 2.7"},
+      {with(R"("num_layers":2)", R"("num_layers":-2)"), "got -2"},
+      {with(R"("rnn_size":5)", R"("rnn_size":8000000)"), "\"rnn_size\" must be an integer in [1, 65536]"},
+      {with(R"("rnn_size":5)", R"("rnn_size":4611686018427387904)"), "\"rnn_size\""},
+      {with(R"("rnn_size":5)", R"("rnn_size":18446744073709551615)"), "\"rnn_size\""},
+      {with(R"("embedding_size":4)", R"("embedding_size":1e9)"), "\"embedding_size\""},
+      {with(R"("dropout":0)", R"("dropout":null)"), "\"dropout\" must be a number"},
       {"[1, 2]", "f.safetensors: recur.config must be a JSON object"},
       {"{\"model\":", "f.safetensors: recur.config is not valid JSON"},
   };
@@ -501,6 +514,28 @@ TEST(RnnLmCheckpoint, LoadErrorsNameTheFileAndTensor) {
         load_rnn_lm(reparse(f, "runs/best.safetensors"));
       },
       {"runs/best.safetensors: no recur.config"}));
+}
+
+// A config that passes its ranges yet implies a model far larger than the file: the header is
+// compared with the shapes the config implies before anything is allocated (64 layers of 65,536
+// LSTM units would be 8.8 TB), and the error shows a few names, not thousands.
+TEST(RnnLmCheckpoint, AConfigLargerThanItsFileIsRefusedBeforeAllocating) {
+  const Trained t = make_model(CellKind::kLstm, false);
+  io::Safetensors f = rnn_lm_file(*t.model, t.vocab);
+  RnnLmConfig huge = t.model->config();
+  huge.num_layers = 64;
+  huge.rnn_size = 65536;
+  f.metadata()[kConfigKey] = huge.to_json();
+  EXPECT_TRUE(throws_error_with([&] { load_rnn_lm(reparse(f)); },
+                                {"model.safetensors: missing tensors rnn.weight_ih_l2, rnn.weight_hh_l2, "
+                                 "rnn.bias_ih_l2, rnn.bias_hh_l2, rnn.weight_ih_l3, … (248 in all)"}));
+  huge.num_layers = 2;
+  f.metadata()[kConfigKey] = huge.to_json();
+  EXPECT_TRUE(
+      throws_error_with([&] { load_rnn_lm(reparse(f)); },
+                        {"model.safetensors: rnn.weight_ih_l0 is (20, 4) in the file, the model needs "
+                         "(262144, 4)",
+                         "… (9 in all)"}));
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ TEST(WindowLm, ConfigRoundTripsAndBadOnesAreNamed) {
   EXPECT_FALSE(is_window_lm_config("not json"));
   c.window = 0;
   EXPECT_TRUE(throws_error_with([&] { WindowLmConfig::from_json(c.to_json(), "ckpt.safetensors"); },
-                                {"ckpt.safetensors", "window (0)", "at least 1"}));
+                                {"ckpt.safetensors", "\"window\" must be an integer in [1, 1024], got 0"}));
   EXPECT_TRUE(throws_error_with([&] { WindowLmConfig::from_json(R"({"model":"window"})", "f.safetensors"); },
                                 {"f.safetensors", "no \"window\""}));
 }

@@ -67,6 +67,8 @@ template <class T>
 class RnnLm {
  public:
   explicit RnnLm(const RnnLmConfig& config);
+  // The parameters' names and shapes for `config` (validated), computed without allocating them.
+  static std::vector<std::pair<std::string, Shape>> parameter_shapes(const RnnLmConfig& config);
 
   // PyTorch's defaults: embedding N(0, 1); rnn and decoder U(±1/√fan_in).
   void init(Rng& rng);
@@ -104,6 +106,9 @@ class RnnLm {
   int decoder_bias_id() const { return decoder_.bias_id(); }
 
  private:
+  struct Unallocated {};
+  RnnLm(const RnnLmConfig& config, Unallocated);  // registers the parameters, does not freeze
+
   RnnLmConfig config_;
   // The modules register in declaration order (the state_dict's order): embedding.weight, rnn.*,
   // decoder.weight (unless tied), decoder.bias.

@@ -46,6 +46,8 @@ template <class T>
 class WindowLm {
  public:
   explicit WindowLm(const WindowLmConfig& config);
+  // The parameters' names and shapes for `config` (validated), computed without allocating them.
+  static std::vector<std::pair<std::string, Shape>> parameter_shapes(const WindowLmConfig& config);
 
   // PyTorch's defaults: embedding N(0, 1), each Linear U(±1/√fan_in).
   void init(Rng& rng);
@@ -62,6 +64,9 @@ class WindowLm {
   const nn::ParameterTable<T>& params() const { return params_; }
 
  private:
+  struct Unallocated {};
+  WindowLm(const WindowLmConfig& config, Unallocated);  // registers the parameters, does not freeze
+
   WindowLmConfig config_;
   nn::ParameterTable<T> params_;
   layers::Embedding<T> embedding_;

@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "recur/tensor.h"
@@ -38,7 +39,7 @@ class ParameterTable {
   index_t numel() const { return numel_; }
   const Entry& entry(int id) const;
   const std::vector<Entry>& entries() const { return entries_; }
-  int find(std::string_view name) const;  // -1 when absent
+  int find(std::string_view name) const;  // -1 when absent; O(1)
   int id(std::string_view name) const;    // throws naming the missing parameter
 
   Tensor<T> value(int id) const;
@@ -51,6 +52,7 @@ class ParameterTable {
   void require_frozen() const;
 
   std::vector<Entry> entries_;
+  std::unordered_map<std::string, int> ids_;  // name → id
   index_t numel_ = 0;
   std::shared_ptr<T[]> values_, grads_;
 };

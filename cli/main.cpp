@@ -2,6 +2,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string_view>
 #include <vector>
@@ -52,9 +55,16 @@ bool report_unknown_flag(const CLI::App& app) {
   return false;
 }
 
-}  // namespace
+// The last-resort error path: writes "error: <message>" to stderr and never throws (fmt::print
+// throws when stderr is a full disk; inside a catch block that aborted the process).
+void report_error(std::string_view message) noexcept {
+  std::fputs("error: ", stderr);
+  std::fwrite(message.data(), 1, message.size(), stderr);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
 
-int main(int argc, char** argv) {
+int run_command(int argc, char** argv) {
   CLI::App app{"recur: recurrent neural networks (RNN, LSTM, GRU) for sequence modelling", "recur"};
   app.require_subcommand(1);
   // The version line names the kernels this machine runs, for bug reports and benchmark records.
@@ -91,12 +101,28 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const recur::cli::ExitCode& e) {
     return e.code;
-  } catch (const recur::Error& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    report_error(e.what());
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int code = 1;
+  try {
+    code = run_command(argc, argv);
+  } catch (...) {  // a failure while reporting another
+    report_error("recur failed while reporting an error");
+  }
+  // Output that was not written is an error: a sample cut short by a full disk must not exit 0.
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    report_error(fmt::format("cannot write the output to stdout ({})",
+                             errno != 0 ? std::strerror(errno) : "write error"));
+    if (code == 0) code = 1;
+  }
+  return code;
 }

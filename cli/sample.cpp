@@ -1,7 +1,9 @@
 // recur sample: generate from a checkpoint (TaskModel::generate), streamed to stdout as it is drawn.
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "commands.h"
@@ -21,11 +23,13 @@ void run_sample(const SampleOptions& o) {
   apply_threads(o.threads);
   models::validate(o.generate.sampling);
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(o.checkpoint);
+  // Each line flushed as it is drawn; a write that fails (a full disk) stops the sampling with an
+  // error rather than drawing on into nowhere.
   model->generate(o.generate, [](std::string_view piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    if (piece == "\n") std::fflush(stdout);
+    const bool written = std::fwrite(piece.data(), 1, piece.size(), stdout) == piece.size() &&
+                         (piece != "\n" || std::fflush(stdout) == 0);
+    RECUR_REQUIRE(written, fmt::format("cannot write the output to stdout ({})", std::strerror(errno)));
   });
-  std::fflush(stdout);
 }
 
 }  // namespace

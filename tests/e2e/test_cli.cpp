@@ -145,6 +145,28 @@ TEST_F(Cli, SignalsSaveTheRunAndExitWith128PlusTheSignal) {
     }
 }
 
+// Output that was not written is an error: stdout on a full device (/dev/full) fails the command
+// with a message, and a full stderr in the error path exits 1 instead of aborting.
+TEST_F(Cli, OutputThatWasNotWrittenIsAnError) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 5 --eval-val-every 5 --checkpoint-dir cv").exit_code,
+            0);
+  const auto in_dir = [&](const std::string& args) {
+    const std::string cmd = "cd '" + dir_.string() + "' && RECUR_NUM_THREADS=1 '" RECUR_CLI "' " + args;
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  for (const char* command :
+       {"sample cv/best.safetensors --length 100000", "sample cv/best.safetensors --length 10",
+        "eval cv/best.safetensors text.txt --json", "inspect cv/best.safetensors"}) {
+    SCOPED_TRACE(command);
+    EXPECT_EQ(in_dir(std::string(command) + " > /dev/full 2> err.txt"), 1);
+    const std::string err = slurp(dir_ / "err.txt");
+    EXPECT_NE(err.find("error: "), std::string::npos) << err;
+    EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+  }
+  EXPECT_EQ(in_dir("train --data /nonexistent 2> /dev/full"), 1);
+}
+
 TEST_F(Cli, InitFromStartsFromTheWeights) {
   ASSERT_EQ(run("train " + small_model() + " --max-iters 10 --checkpoint-dir a").exit_code, 0);
   const Result r =

@@ -19,6 +19,7 @@
 #include "recur/models/window_lm_model.h"
 #include "recur/models/window_lm_task.h"
 #include "recur/threads.h"
+#include "run_directory.h"
 #include "settings.h"
 #include "trainer_flags.h"
 
@@ -388,6 +389,9 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
     }
     if (resume_file) resume_file = std::move(file);
   }
+  // Held to the end: the run's files are this process's alone (after --init-from is read: it may
+  // name a file that --overwrite removes).
+  const RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file.has_value(), o.trainer.overwrite);
   const std::string name = data_name(o.data);
   // A checkpoint fixes the architecture, the kind of tokens and how items are read; the flags name
   // them for a new model.

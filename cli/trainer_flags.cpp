@@ -24,7 +24,7 @@ using json = nlohmann::ordered_json;
 // Flags --resume lets change; every other flag keeps the run's value.
 const std::vector<std::string> kResumable = {"data",      "val-data",       "test-data",      "max-epochs",
                                              "max-iters", "eval-val-every", "checkpoint-dir", "threads",
-                                             "progress",  "log-every",      "resume"};
+                                             "progress",  "log-every",      "resume",         "overwrite"};
 
 const std::vector<std::string> kOptimizers = {"sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"};
 const std::vector<std::string> kSchedules = {"constant", "char-rnn", "plateau", "cosine"};
@@ -145,6 +145,10 @@ void add_trainer_flags(CLI::App& cmd, TrainerFlags& o) {
                  "continue a run from its last.safetensors, exactly (flags may repeat the run's values; only "
                  "data, length, evaluation, directory and display flags may change)")
       ->group(run);
+  cmd.add_flag(
+         "--overwrite", o.overwrite,
+         "replace the run --checkpoint-dir holds (its checkpoints, metrics and plot) instead of refusing")
+      ->group(run);
   cmd.add_option("--config", o.config,
                  "read flags from a file such as a run's config.toml (the command line wins)")
       ->group(run);
@@ -264,7 +268,7 @@ void check_trainer_flags(const TrainerFlags& o) {
 }
 
 Settings run_settings(const CLI::App& cmd) {
-  return current_settings(cmd, {"--resume", "--config"});
+  return current_settings(cmd, {"--resume", "--config", "--overwrite"});
 }
 
 std::unique_ptr<train::Optimizer<float>> make_optimizer(const TrainerFlags& o,

@@ -45,6 +45,7 @@ struct TrainerFlags {
   int max_nonfinite_steps = 10;
   std::string val_data, test_data;  // see add_data_flags
   std::string init_from, resume, config, progress = "auto";
+  bool overwrite = false;
   long log_every = 100;
   int threads = 0;
 };

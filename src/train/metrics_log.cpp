@@ -8,10 +8,12 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 
 #include "recur/common.h"
+#include "recur/io/atomic_file.h"
 
 namespace recur::train {
 namespace {
@@ -99,6 +101,23 @@ std::vector<nlohmann::json> MetricsLog::read(const std::filesystem::path& file) 
     if (j.is_object()) records.push_back(std::move(j));
   }
   return records;
+}
+
+void MetricsLog::truncate_after(const std::filesystem::path& file, long iteration) {
+  if (!std::filesystem::exists(file)) return;
+  std::string kept;
+  bool dropped = false;
+  for (const nlohmann::json& record : read(file)) {
+    const auto at = record.find("iteration");
+    if (at != record.end() && at->is_number() && at->get<double>() > static_cast<double>(iteration)) {
+      dropped = true;
+      continue;
+    }
+    kept += record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    kept += '\n';
+  }
+  if (!dropped && std::filesystem::file_size(file) == kept.size()) return;  // nothing to drop
+  io::write_file_atomic(file.string(), std::as_bytes(std::span(kept.data(), kept.size())));
 }
 
 void MetricsLog::write(const nlohmann::json& record) {

@@ -74,35 +74,18 @@ std::optional<double> number(const nlohmann::json& record, const char* key) {
 }
 
 // Puts the curve a resumed run has behind it on `plot`: the train and val records of the run's
-// metrics log up to `iteration`. A "resume" record at iteration r drops the records after r that
-// precede it (written by a run that stopped before its next checkpoint, and trained again since).
-void replay_curve(const std::vector<nlohmann::json>& records, long iteration, LossPlot& plot) {
-  struct Point {
-    long iteration;
-    bool val;
-    double tokens, loss;
-  };
-  std::vector<Point> points;
+// metrics log (truncated to the checkpoint's iteration first).
+void replay_curve(const std::vector<nlohmann::json>& records, LossPlot& plot) {
   for (const nlohmann::json& record : records) {
     const auto event = record.find("event");
-    const std::optional<double> at = number(record, "iteration");
-    if (event == record.end() || !event->is_string() || !at) continue;
-    const auto it = static_cast<long>(*at);
-    if (*event == "resume") {
-      std::erase_if(points, [it](const Point& p) { return p.iteration > it; });
-      continue;
-    }
+    if (event == record.end() || (*event != "train" && *event != "val")) continue;
     const std::optional<double> tokens = number(record, "tokens");
     const std::optional<double> loss = number(record, *event == "train" ? "loss" : "val_loss");
-    if ((*event == "train" || *event == "val") && tokens && loss)
-      points.push_back({it, *event == "val", *tokens, *loss});
-  }
-  for (const Point& p : points) {
-    if (p.iteration > iteration || !std::isfinite(p.loss)) continue;
-    if (p.val)
-      plot.add_val(p.tokens, p.loss);
+    if (!tokens || !loss || !std::isfinite(*loss)) continue;
+    if (*event == "val")
+      plot.add_val(*tokens, *loss);
     else
-      plot.add_train(p.tokens, p.loss);
+      plot.add_train(*tokens, *loss);
   }
 }
 
@@ -194,9 +177,10 @@ void Trainer::restore(const io::Safetensors& file) {
     throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), e.what()));
   }
   task_.load_state(file);
-  RECUR_CHECK(iteration_ <= options_.total_iterations,
-              fmt::format("{} is at iteration {}, past the target of {} (raise --max-iters or --max-epochs)",
-                          file.source(), iteration_, options_.total_iterations));
+  RECUR_REQUIRE(
+      iteration_ <= options_.total_iterations,
+      fmt::format("{} is at iteration {}, past the target of {} (raise --max-iters or --max-epochs)",
+                  file.source(), iteration_, options_.total_iterations));
 }
 
 void Trainer::save(const std::filesystem::path& path, bool with_training_state) const {
@@ -300,8 +284,10 @@ void Trainer::run() {
   plot_ = std::make_unique<LossPlot>(options_.plot_title);
   for (const auto& [value, label] : options_.reference_lines) plot_->add_reference_line(value, label);
   if (iteration_ > 0) {
-    // loss.svg shows the whole run, not only the part after the resume.
-    replay_curve(MetricsLog::read(dir / MetricsLog::kFileName), iteration_, *plot_);
+    // The log as of the checkpoint (a crash after it left records the run now trains again), and
+    // loss.svg showing the whole run, not only the part after the resume.
+    MetricsLog::truncate_after(dir / MetricsLog::kFileName, iteration_);
+    replay_curve(MetricsLog::read(dir / MetricsLog::kFileName), *plot_);
     progress_->message(fmt::format("resuming at iteration {}", iteration_));
   }
   metrics_ = std::make_unique<MetricsLog>(MetricsLog::in_run_dir(dir));
@@ -338,11 +324,16 @@ void Trainer::run() {
                       iteration_, loss_value, grad_norm, nonfinite_in_row_));
     }
     task_.after_step(finite);
-    if (nonfinite_in_row_ >= options_.max_nonfinite_steps)
+    if (nonfinite_in_row_ >= options_.max_nonfinite_steps) {
+      // Say what is true: a run whose model was never finite at an evaluation wrote no checkpoint.
+      const std::filesystem::path last = dir / "last.safetensors";
       throw Error(
-          fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); "
-                      "the last good checkpoint {} is intact",
-                      nonfinite_in_row_, (dir / "last.safetensors").string()));
+          fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); {}",
+                      nonfinite_in_row_,
+                      std::filesystem::exists(last)
+                          ? fmt::format("the last good checkpoint {} is intact", last.string())
+                          : std::string("no checkpoint was written (no evaluation found the model finite)")));
+    }
     const std::int64_t tokens = tokens_;
     const double epoch = double(iteration_) / double(n);
     progress_->update({iteration_, epoch, tokens, loss_value});

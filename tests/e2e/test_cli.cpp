@@ -167,6 +167,61 @@ TEST_F(Cli, OutputThatWasNotWrittenIsAnError) {
   EXPECT_EQ(in_dir("train --data /nonexistent 2> /dev/full"), 1);
 }
 
+// The run directory belongs to one run: a second process is refused while the first trains (and
+// named by its pid); a new run into a directory that holds one needs --overwrite, which starts its
+// files afresh; temporary files a crash left are removed; after kill -9 and --resume the metrics
+// log is in order (the records past the checkpoint, trained again, are not repeated).
+TEST_F(Cli, ARunDirectoryHoldsOneRun) {
+  const std::string cmd =
+      "cd '" + dir_.string() + "' && (RECUR_NUM_THREADS=1 '" RECUR_CLI "' train " + small_model() +
+      " --log-every 1 --eval-val-every 10 --max-iters 100000 --checkpoint-dir cv > first.txt "
+      "2>&1 & pid=$!; for i in $(seq 600); do grep -q '\"iteration\":15' cv/metrics.jsonl "
+      "2>/dev/null && break; sleep 0.05; done; echo $pid > pid.txt; RECUR_NUM_THREADS=1 '" RECUR_CLI
+      "' train " +
+      small_model() +
+      " --max-iters 5 --checkpoint-dir cv > second.txt 2>&1; echo $? > second_code.txt; kill -9 "
+      "$pid; wait $pid; true)";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(std::stoi(slurp(dir_ / "second_code.txt")), 1);
+  const std::string second = slurp(dir_ / "second.txt");
+  const std::string pid = slurp(dir_ / "pid.txt").substr(0, slurp(dir_ / "pid.txt").find('\n'));
+  EXPECT_NE(second.find("cv is in use by another recur train (pid " + pid + ")"), std::string::npos)
+      << second;
+
+  // kill -9 left a checkpoint at a multiple of 10 and log records past it; a temporary file of an
+  // interrupted write is planted too.
+  std::ofstream(dir_ / "cv/last.safetensors.tmp-0badf00d") << "partial";
+  const long saved =
+      nlohmann::json::parse(
+          io::Safetensors::read_file((dir_ / "cv/last.safetensors").string()).metadata().at("recur.train"))
+          .at("iteration")
+          .get<long>();
+  const long target = saved + 12;
+  const Result resumed =
+      run("train --resume cv/last.safetensors --max-iters " + std::to_string(target) + " --log-every 1");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_FALSE(fs::exists(dir_ / "cv/last.safetensors.tmp-0badf00d"));
+  std::vector<long> iterations;
+  std::istringstream lines(slurp(dir_ / "cv/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("event") == "train") iterations.push_back(j.at("iteration").get<long>());
+  }
+  ASSERT_EQ(iterations.size(), static_cast<size_t>(target));
+  for (size_t i = 0; i < iterations.size(); ++i) EXPECT_EQ(iterations[i], static_cast<long>(i) + 1);
+
+  // A new run into it: refused, then --overwrite starts the directory's files afresh.
+  const Result again = run("train " + small_model() + " --max-iters 5 --checkpoint-dir cv");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("cv holds a run already"), std::string::npos) << again.err;
+  const Result overwritten =
+      run("train " + small_model() + " --max-iters 5 --log-every 1 --checkpoint-dir cv --overwrite");
+  ASSERT_EQ(overwritten.exit_code, 0) << overwritten.err;
+  EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").rfind("{", 0), 0u);
+  EXPECT_NE(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":1,"), std::string::npos);
+  EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":6,"), std::string::npos);
+}
+
 TEST_F(Cli, InitFromStartsFromTheWeights) {
   ASSERT_EQ(run("train " + small_model() + " --max-iters 10 --checkpoint-dir a").exit_code, 0);
   const Result r =
@@ -223,7 +278,7 @@ TEST_F(Cli, ClearErrors) {
   EXPECT_NE(version.out.find(std::string("GEMM backend ") + blas_backend()), std::string::npos)
       << version.out;
   // A prime text with characters outside the vocabulary names them.
-  ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv").exit_code, 0);
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 2 --checkpoint-dir cv --overwrite").exit_code, 0);
   const Result cold = run("sample cv/best.safetensors --temperature 0");
   EXPECT_NE(cold.exit_code, 0);
   EXPECT_NE(cold.err.find("--temperature must be positive and finite (--argmax for greedy decoding), got 0"),
@@ -284,10 +339,22 @@ TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {
   // update lr·(g + wd·θ) infinite for θ != 0, whatever the BLAS kernels round (a learning rate alone
   // overflowed on the first or on a later step depending on them). The first step's loss and
   // gradient are finite, so it is taken, and the model it leaves is not.
-  const Result r =
-      run("train --init-from cv/last.safetensors --data text.txt --batch-size 8 --seq-length 16 "
-          "--optimizer sgd --learning-rate 1e38 --weight-decay 1e38 --max-nonfinite-steps 3 --max-iters 50 "
-          "--eval-val-every 1 --checkpoint-dir cv --progress log");
+  const std::string diverging =
+      "train --init-from cv/last.safetensors --data text.txt --batch-size 8 --seq-length 16 "
+      "--optimizer sgd --learning-rate 1e38 --weight-decay 1e38 --max-nonfinite-steps 3 --max-iters 50 "
+      "--eval-val-every 1 --progress log --checkpoint-dir ";
+  // A new run into the directory of another is refused, so the good run cannot be replaced by it.
+  const Result refused = run(diverging + "cv");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(
+      refused.err.find("cv holds a run already; continue it with --resume cv/last.safetensors, replace it "
+                       "with --overwrite, or choose another --checkpoint-dir"),
+      std::string::npos)
+      << refused.err;
+  EXPECT_EQ(slurp(dir_ / "cv/last.safetensors"), good);
+  // In a directory of its own: the first step is taken (its loss and gradient are finite), the
+  // model it leaves is not, so no checkpoint is written, and the run stops saying so.
+  const Result r = run(diverging + "fresh");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(
       r.err.find("iteration 1/50: val loss nan; the model is not finite: last.safetensors not overwritten"),
@@ -295,13 +362,10 @@ TEST_F(Cli, NonFiniteStepsStopTheRunAndKeepTheLastGoodCheckpoint) {
       << r.err;
   EXPECT_NE(r.err.find("is not finite; step skipped (1 in a row)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stopping: 3 non-finite steps in a row"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("cv/last.safetensors is intact"), std::string::npos) << r.err;
-  // The non-finite model never reached the file: it is still the first run's, byte for byte.
-  EXPECT_EQ(slurp(dir_ / "cv/last.safetensors"), good);
-  const auto last = models::load_rnn_lm((dir_ / "cv/last.safetensors").string());
-  EXPECT_EQ(nlohmann::json::parse(last.file.metadata().at("recur.train")).at("iteration"), 3);
-  const Tensor<float> values = last.model->params().flat_values();
-  for (index_t i = 0; i < values.numel(); ++i) ASSERT_TRUE(std::isfinite(values[i])) << i;
+  EXPECT_NE(r.err.find("no checkpoint was written (no evaluation found the model finite)"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "fresh/last.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "fresh/best.safetensors"));
 }
 
 TEST_F(Cli, EveryCommandTakesThreads) {

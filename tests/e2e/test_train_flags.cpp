@@ -118,7 +118,8 @@ TEST_F(Cli, ValidationAndTestFilesOfTheirOwn) {
   // Characters of the validation file the training data never had are named.
   std::ofstream(dir_ / "odd.txt") << text.substr(20000, 5000) + "\xE2\x82\xAC";
   const Result odd =
-      run("train lm --data train.txt --val-data odd.txt --batch-size 8 --seq-length 16 --max-iters 1");
+      run("train lm --data train.txt --val-data odd.txt --batch-size 8 --seq-length 16 --max-iters 1 "
+          "--checkpoint-dir odd");
   EXPECT_NE(odd.exit_code, 0);
   EXPECT_NE(odd.err.find("odd.txt has 1 character not in the model's vocabulary"), std::string::npos)
       << odd.err;

@@ -48,6 +48,10 @@ class MetricsLog {
   // Every record of `file` in order, skipping lines that do not parse as a JSON object (a line cut
   // by a crash). A missing file has no records.
   static std::vector<nlohmann::json> read(const std::filesystem::path& file);
+  // Rewrites `file` (atomically) without the records past `iteration`, and without lines that do
+  // not parse: a run resumed from its checkpoint at `iteration` trains those again, and its log
+  // stays in order. Records without an iteration (a test score) are kept. A missing file stays so.
+  static void truncate_after(const std::filesystem::path& file, long iteration);
 
  private:
   struct Closer {

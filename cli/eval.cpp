@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "recur/io/parameters_io.h"
 #include "recur/models/tasks.h"
 
 namespace recur::cli {
@@ -21,6 +22,7 @@ struct EvalOptions {
 void run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(o.checkpoint);
+  io::require_finite(model->params(), o.checkpoint);  // else "loss nan", exit 0
   const std::string name = data_name(o.file);
   const models::Evaluation e = model->evaluate(load_data(o.file), name, o.evaluate);
   fmt::print("{}\n", o.json ? e.json : e.summary);

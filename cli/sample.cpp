@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "recur/io/parameters_io.h"
 #include "recur/models/tasks.h"
 
 namespace recur::cli {
@@ -23,6 +24,7 @@ void run_sample(const SampleOptions& o) {
   apply_threads(o.threads);
   models::validate(o.generate.sampling);
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(o.checkpoint);
+  io::require_finite(model->params(), o.checkpoint);
   // Each line flushed as it is drawn; a write that fails (a full disk) stops the sampling with an
   // error rather than drawing on into nowhere.
   model->generate(o.generate, [](std::string_view piece) {

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace recur::io {
@@ -67,6 +68,25 @@ void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
   }
 }
 
+template <class T>
+void require_finite(const Tensor<T>& tensor, std::string_view source, std::string_view name) {
+  index_t bad = 0;
+  for (index_t i = 0; i < tensor.numel(); ++i) bad += !std::isfinite(tensor[i]);
+  RECUR_REQUIRE(bad == 0,
+                fmt::format("{}: tensor {} holds {} non-finite value{} (NaN or Inf) of {}: the model "
+                            "diverged or the file is damaged",
+                            source, name, bad, bad == 1 ? "" : "s", tensor.numel()));
+}
+
+template <class T>
+void require_finite(const nn::ParameterTable<T>& params, std::string_view source) {
+  for (int id = 0; id < params.size(); ++id) require_finite(params.value(id), source, params.entry(id).name);
+}
+
+template void require_finite<float>(const Tensor<float>&, std::string_view, std::string_view);
+template void require_finite<double>(const Tensor<double>&, std::string_view, std::string_view);
+template void require_finite<float>(const nn::ParameterTable<float>&, std::string_view);
+template void require_finite<double>(const nn::ParameterTable<double>&, std::string_view);
 template void store_parameters<float>(Safetensors&, const nn::ParameterTable<float>&);
 template void store_parameters<double>(Safetensors&, const nn::ParameterTable<double>&);
 template void load_parameters<float>(const Safetensors&, nn::ParameterTable<float>&,

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <csignal>
 #include <iterator>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "recur/io/parameters_io.h"
 #include "recur/threads.h"
 #include "recur/train/loss_plot.h"
 #include "recur/train/metrics_log.h"
@@ -139,43 +141,72 @@ void Trainer::message(const std::string& text) {
 
 void Trainer::restore(const io::Safetensors& file) {
   const auto& meta = file.metadata();
-  RECUR_CHECK(meta.count("recur.train"),
-              fmt::format("{}: no training state (recur.train) to resume from", file.source()));
+  const std::string& source = file.source();
+  RECUR_REQUIRE(meta.count("recur.train"),
+                fmt::format("{}: no training state (recur.train) to resume from", source));
+  // recur.train is input too: every value is checked, and every error names the file.
+  const auto bad = [&](const std::string& what) {
+    return Error(fmt::format("{}: recur.train {}", source, what));
+  };
   try {
     const json state = json::parse(meta.at("recur.train"));
-    iteration_ = state.at("iteration").get<long>();
-    tokens_ = state.at("tokens").get<std::int64_t>();
+    const auto count = [&](const char* key) {
+      const json& v = state.at(key);
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
+        throw bad(fmt::format("\"{}\" must be a non-negative integer, got {}", key, v.dump()));
+      return v.get<std::int64_t>();
+    };
+    iteration_ = static_cast<long>(count("iteration"));
+    tokens_ = count("tokens");
     // "best_value" since validations return several metrics; "best_val_loss" before.
     const json& best = state.contains("best_value") ? state.at("best_value") : state.at("best_val_loss");
     if (!best.is_null()) best_value_ = best.get<double>();
     const std::string metric = state.value("best_metric", std::string("loss"));
     RECUR_REQUIRE(metric == best_metric_.name,
-                  fmt::format("{}: the run selected its best model by {}, this task selects by {}",
-                              file.source(), metric, best_metric_.name));
-    best_iteration_ = state.at("best_iteration").get<long>();
-    nonfinite_in_row_ = state.at("nonfinite_in_row").get<int>();
+                  fmt::format("{}: the run selected its best model by {}, this task selects by {}", source,
+                              metric, best_metric_.name));
+    best_iteration_ = static_cast<long>(count("best_iteration"));
+    nonfinite_in_row_ = static_cast<int>(std::min<std::int64_t>(count("nonfinite_in_row"), 1 << 30));
     const json& r = state.at("rng");
+    // The generator's 64-bit words are stored as decimal strings (JSON numbers lose bits).
+    const auto word = [&](const char* key) {
+      const std::string text = r.at(key).get<std::string>();
+      std::uint64_t value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc() || end != text.data() + text.size() || text.empty())
+        throw bad(
+            fmt::format("rng \"{}\" must be a 64-bit unsigned integer in decimal, got \"{}\"", key, text));
+      return value;
+    };
     Rng::State rs;
-    rs.state = std::stoull(r.at("state").get<std::string>());
-    rs.increment = std::stoull(r.at("increment").get<std::string>());
+    rs.state = word("state");
+    rs.increment = word("increment");
     rs.has_spare = r.at("has_spare").get<bool>();
     rs.spare = r.at("spare").get<double>();
     rng_.set_state(rs);
     ScheduleState ss;
     for (const auto& [k, v] : state.at("schedule").items()) ss.emplace_back(k, v.get<double>());
-    schedule_.load_state(ss);
     const std::string saved_optimizer = state.at("optimizer").get<std::string>();
-    RECUR_CHECK(saved_optimizer == optimizer_.name(),
-                fmt::format("{}: saved optimizer {} differs from {}", file.source(), saved_optimizer,
-                            optimizer_.name()));
+    RECUR_REQUIRE(
+        saved_optimizer == optimizer_.name(),
+        fmt::format("{}: the run's optimizer is {}, not {}", source, saved_optimizer, optimizer_.name()));
     OptimizerState<float> os;
     const std::string prefix = "train.optimizer.";
-    for (const std::string& name : file.names())
-      if (name.rfind(prefix, 0) == 0) os.emplace_back(name.substr(prefix.size()), file.get<float>(name));
-    optimizer_.load_state(os, state.at("optimizer_steps").get<long>());
+    for (const std::string& name : file.names()) {
+      if (name.rfind(prefix, 0) != 0) continue;
+      os.emplace_back(name.substr(prefix.size()), file.get<float>(name));
+      io::require_finite(os.back().second, source, name);  // NaN moments would poison every step
+    }
+    try {
+      schedule_.load_state(ss);
+      optimizer_.load_state(os, count("optimizer_steps"));
+    } catch (const Error& e) {
+      throw bad(e.what());
+    }
   } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), e.what()));
+    throw bad(fmt::format("is malformed ({})", e.what()));
   }
+  io::require_finite(task_.params(), source);
   task_.load_state(file);
   RECUR_REQUIRE(
       iteration_ <= options_.total_iterations,

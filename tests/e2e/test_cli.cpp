@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -220,6 +221,68 @@ TEST_F(Cli, ARunDirectoryHoldsOneRun) {
   EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").rfind("{", 0), 0u);
   EXPECT_NE(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":1,"), std::string::npos);
   EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":6,"), std::string::npos);
+}
+
+// A copy of checkpoint `from` at `to`, with one tensor's first value replaced, or a metadata key set.
+void write_edited(const fs::path& from, const fs::path& to, const std::string& tensor, float value,
+                  const std::string& key = "", const std::string& key_value = "") {
+  const io::Safetensors in = io::Safetensors::read_file(from.string());
+  io::Safetensors out;
+  for (const auto& [name, entry] : in.entries()) {
+    if (name != tensor) {
+      out.add(name, entry);
+      continue;
+    }
+    Tensor<float> t = in.get<float>(name).clone();
+    t[0] = value;
+    out.add(name, t);
+  }
+  out.metadata() = in.metadata();
+  if (!key.empty()) out.metadata()[key] = key_value;
+  fs::create_directories(to.parent_path());
+  out.write_file(to.string());
+}
+
+// A diverged or damaged checkpoint is refused by name: NaN weights by sample and eval (eval printed
+// "loss nan" and exited 0), NaN optimizer state and a malformed generator state by --resume.
+TEST_F(Cli, NonFiniteOrMalformedCheckpointsAreRefusedByName) {
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 3 --checkpoint-dir cv").exit_code, 0);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  write_edited(dir_ / "cv/last.safetensors", dir_ / "nanw/last.safetensors", "rnn.weight_hh_l0", nan);
+  for (const char* command : {"eval nanw/last.safetensors text.txt --json", "sample nanw/last.safetensors"}) {
+    const Result r = run(command);
+    EXPECT_EQ(r.exit_code, 1) << command;
+    EXPECT_NE(
+        r.err.find("nanw/last.safetensors: tensor rnn.weight_hh_l0 holds 1 non-finite value (NaN or Inf)"),
+        std::string::npos)
+        << r.err;
+  }
+  const Result resume_w = run("train --resume nanw/last.safetensors --max-iters 6");
+  EXPECT_NE(resume_w.err.find("tensor rnn.weight_hh_l0 holds 1 non-finite value"), std::string::npos)
+      << resume_w.err;
+  const io::Safetensors last = io::Safetensors::read_file((dir_ / "cv/last.safetensors").string());
+  std::string moment;
+  for (const std::string& name : last.names())
+    if (name.rfind("train.optimizer.", 0) == 0) moment = name;
+  ASSERT_FALSE(moment.empty());
+  write_edited(dir_ / "cv/last.safetensors", dir_ / "nanopt/last.safetensors", moment,
+               std::numeric_limits<float>::infinity());
+  const Result resume_opt = run("train --resume nanopt/last.safetensors --max-iters 6");
+  EXPECT_EQ(resume_opt.exit_code, 1);
+  EXPECT_NE(resume_opt.err.find("nanopt/last.safetensors: tensor " + moment + " holds 1 non-finite value"),
+            std::string::npos)
+      << resume_opt.err;
+  auto train_state = nlohmann::json::parse(last.metadata().at("recur.train"));
+  train_state["rng"]["state"] = "12x";
+  write_edited(dir_ / "cv/last.safetensors", dir_ / "badrng/last.safetensors", "", 0, "recur.train",
+               train_state.dump());
+  const Result resume_rng = run("train --resume badrng/last.safetensors --max-iters 6");
+  EXPECT_EQ(resume_rng.exit_code, 1);
+  EXPECT_NE(
+      resume_rng.err.find("badrng/last.safetensors: recur.train rng \"state\" must be a 64-bit unsigned "
+                          "integer in decimal, got \"12x\""),
+      std::string::npos)
+      << resume_rng.err;
 }
 
 TEST_F(Cli, InitFromStartsFromTheWeights) {

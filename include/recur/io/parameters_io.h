@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,5 +34,13 @@ template <class T>
 void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
                      const std::vector<std::string>& ignored_prefixes = {},
                      const std::vector<std::string>& aliases = {});
+
+// Every value of every parameter is finite; else an error naming `source`, the first tensor with
+// NaN or Inf and how many of its values are (a diverged model is not sampled, scored or resumed).
+template <class T>
+void require_finite(const nn::ParameterTable<T>& params, std::string_view source);
+// The same for one named tensor (training state such as an optimizer's moments).
+template <class T>
+void require_finite(const Tensor<T>& tensor, std::string_view source, std::string_view name);
 
 }  // namespace recur::io

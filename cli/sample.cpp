@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "recur/data/text_file.h"
 #include "recur/io/parameters_io.h"
 #include "recur/models/tasks.h"
 
@@ -16,13 +17,17 @@ namespace {
 
 struct SampleOptions {
   std::string checkpoint;
+  std::string prime_file;
   models::GenerateOptions generate;
   int threads = 0;
 };
 
-void run_sample(const SampleOptions& o) {
+void run_sample(const SampleOptions& given) {
+  SampleOptions o = given;
   apply_threads(o.threads);
   models::validate(o.generate.sampling);
+  // A prime longer than a command line takes comes from a file (its text as is, gzip read too).
+  if (!o.prime_file.empty()) o.generate.prime_text = data::read_file(o.prime_file);
   const std::unique_ptr<models::TaskModel> model = models::open_checkpoint(o.checkpoint);
   io::require_finite(model->params(), o.checkpoint);
   // Each line flushed as it is drawn; a write that fails (a full disk) stops the sampling with an
@@ -43,7 +48,10 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("checkpoint", o.checkpoint, "a .safetensors checkpoint")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--prime-text", o.generate.prime_text, "text to condition on (printed first)");
+  CLI::Option* prime_text =
+      cmd->add_option("--prime-text", o.generate.prime_text, "text to condition on (printed first)");
+  cmd->add_option("--prime-file", o.prime_file, "a file whose text conditions the output, as --prime-text")
+      ->excludes(prime_text);
   cmd->add_option("--count", o.generate.count, "per-line models: items to generate, one a line (0: 10)")
       ->check(CLI::Range(0L, 1L << 30))
       ->capture_default_str();

@@ -68,6 +68,12 @@ std::string read_file(const std::string& path) {
     throw Error(fmt::format("{} is a directory, not a file{}", path,
                             fs::exists(guess, ec) ? fmt::format(" (did you mean {}?)", guess.string()) : ""));
   }
+  // A device such as /dev/zero or /dev/urandom never ends: reading it would grow without bound.
+  // Regular files are read, and FIFOs (a pipe: `--data <(zcat corpus.gz)`), which end.
+  const fs::file_status status = fs::status(path, ec);
+  if (!ec && status.type() != fs::file_type::regular && status.type() != fs::file_type::fifo)
+    throw Error(fmt::format(
+        "{} is not a regular file (a device or socket); recur reads text from files and pipes", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   std::ostringstream bytes;
@@ -75,7 +81,7 @@ std::string read_file(const std::string& path) {
   if (in.bad()) throw Error(fmt::format("{}: read error", path));
   std::string data = std::move(bytes).str();
   if (is_gzip(data)) return gunzip(data, path);
-  RECUR_CHECK(
+  RECUR_REQUIRE(
       !ends_with(path, ".gz"),
       fmt::format("{}: the name ends in .gz but the file is not gzip (it does not start with 1f 8b)", path));
   return data;

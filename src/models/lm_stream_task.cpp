@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "recur/autograd/functions.h"
+#include "recur/io/parameters_io.h"
 #include "recur/models/rnn_lm_checkpoint.h"
 
 namespace recur::models {
@@ -66,19 +67,29 @@ void LmStreamTask::save_state(io::Safetensors& file) const {
 }
 
 void LmStreamTask::load_state(const io::Safetensors& file) {
+  // The carried state is input too: one (B, H) h per layer, and a c beside each for the LSTM, all
+  // finite, or an error naming the file and the tensor.
   carry_ = {};
   const Shape want{batches_.batch_size(), model_.config().rnn_size};
+  const bool has_c = nn::has_cell_state(model_.config().model);
+  const auto take = [&](const std::string& name, std::vector<Tensor<float>>& into) {
+    into.push_back(file.get<float>(name));
+    RECUR_REQUIRE(into.back().shape() == want,
+                  fmt::format("{}: carried state {} is {}, the run needs {}", file.source(), name,
+                              into.back().shape().str(), want.str()));
+    io::require_finite(into.back(), file.source(), name);
+  };
   for (int e = 0; file.contains(fmt::format("train.carry.h.{}", e)); ++e) {
-    carry_.h.push_back(file.get<float>(fmt::format("train.carry.h.{}", e)));
-    RECUR_CHECK(carry_.h.back().shape() == want,
-                fmt::format("{}: carried state train.carry.h.{} is {}, the run needs {}", file.source(), e,
-                            carry_.h.back().shape().str(), want.str()));
-    if (file.contains(fmt::format("train.carry.c.{}", e)))
-      carry_.c.push_back(file.get<float>(fmt::format("train.carry.c.{}", e)));
+    take(fmt::format("train.carry.h.{}", e), carry_.h);
+    const std::string c = fmt::format("train.carry.c.{}", e);
+    RECUR_REQUIRE(file.contains(c) == has_c, fmt::format("{}: {} {} the {} cell of this run", file.source(),
+                                                         c, has_c ? "is missing for" : "does not belong to",
+                                                         nn::cell_name(model_.config().model)));
+    if (has_c) take(c, carry_.c);
   }
-  RECUR_CHECK(carry_.h.empty() || static_cast<int>(carry_.h.size()) == model_.config().num_layers,
-              fmt::format("{}: {} carried states for {} layers", file.source(), carry_.h.size(),
-                          model_.config().num_layers));
+  RECUR_REQUIRE(carry_.h.empty() || static_cast<int>(carry_.h.size()) == model_.config().num_layers,
+                fmt::format("{}: {} carried states for {} layers", file.source(), carry_.h.size(),
+                            model_.config().num_layers));
 }
 
 }  // namespace recur::models

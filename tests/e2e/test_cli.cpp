@@ -55,6 +55,9 @@ TEST_F(Cli, TrainSampleEvalInspect) {
 
   const Result sample = run("sample cv/best.safetensors --length 200 --prime-text 'The ' --seed 3");
   ASSERT_EQ(sample.exit_code, 0) << sample.err;
+  // --prime-file: the same prime read from a file gives the same text.
+  std::ofstream(dir_ / "prime.txt", std::ios::binary) << "The ";
+  EXPECT_EQ(run("sample cv/best.safetensors --length 200 --prime-file prime.txt --seed 3").out, sample.out);
   EXPECT_EQ(sample.out.rfind("The ", 0), 0u);
   EXPECT_GE(sample.out.size(), 204u);
   // Same seed, same text; argmax is deterministic too.
@@ -257,6 +260,21 @@ TEST_F(Cli, NonFiniteOrMalformedCheckpointsAreRefusedByName) {
         std::string::npos)
         << r.err;
   }
+  // inspect still shows a diverged model, and says where it is not finite.
+  const Result inspect_nan = run("inspect nanw/last.safetensors");
+  EXPECT_EQ(inspect_nan.exit_code, 0) << inspect_nan.err;
+  EXPECT_NE(
+      inspect_nan.out.find("values     nanw/last.safetensors: tensor rnn.weight_hh_l0 holds 1 non-finite"),
+      std::string::npos)
+      << inspect_nan.out;
+  EXPECT_NE(run("inspect cv/last.safetensors").out.find("values     every value finite"), std::string::npos);
+  write_edited(dir_ / "cv/last.safetensors", dir_ / "badtrain/last.safetensors", "", 0, "recur.train",
+               "{oops");
+  const Result inspect_bad = run("inspect badtrain/last.safetensors");
+  EXPECT_EQ(inspect_bad.exit_code, 0) << inspect_bad.err;
+  EXPECT_NE(inspect_bad.out.find("training   unreadable: recur.train is not a JSON object"),
+            std::string::npos)
+      << inspect_bad.out;
   const Result resume_w = run("train --resume nanw/last.safetensors --max-iters 6");
   EXPECT_NE(resume_w.err.find("tensor rnn.weight_hh_l0 holds 1 non-finite value"), std::string::npos)
       << resume_w.err;

@@ -1,12 +1,14 @@
 // data::read_file: a .gz file reads as its plain twin (one member or several), and bad files are
 // errors naming them: truncated or corrupt gzip, a .gz name on plain bytes, a directory, a missing file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "recur/data/text_file.h"
 #include "test_util.h"
@@ -86,6 +88,19 @@ TEST_F(ReadFile, BadFilesAreErrorsNamingThem) {
                                 {"is a directory, not a file (did you mean", "input.txt?)"}));
   EXPECT_TRUE(throws_error_with([&] { read_file(path("missing.txt")); },
                                 {path("missing.txt"), "cannot open (No such file or directory)"}));
+  // A device never ends (reading /dev/zero grew without bound): refused before reading.
+  EXPECT_TRUE(throws_error_with([&] { read_file("/dev/zero"); },
+                                {"/dev/zero is not a regular file (a device or socket)"}));
+}
+
+// A pipe ends, so it is read: `--data <(zcat corpus.gz)`.
+TEST_F(ReadFile, AFifoIsRead) {
+  const std::string fifo = path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << text_; });
+  const std::string got = read_file(fifo);
+  writer.join();
+  EXPECT_EQ(got, text_);
 }
 
 }  // namespace

@@ -105,7 +105,8 @@ void Optimizer<T>::load_state(const OptimizerState<T>& state, long steps) {
   // Check everything first, so a bad state leaves the optimizer untouched.
   std::vector<const Tensor<T>*> source(state_.size(), nullptr);
   for (const auto& [key, tensor] : state) {
-    auto it = std::find_if(state_.begin(), state_.end(), [&](const auto& e) { return e.first == key; });
+    const std::string& wanted = key;  // (clang 14 cannot capture a structured binding)
+    auto it = std::find_if(state_.begin(), state_.end(), [&](const auto& e) { return e.first == wanted; });
     RECUR_CHECK(it != state_.end(),
                 who + "unexpected state '" + key + "' (" + name() + " keeps: " + expected_names() + ")");
     const size_t k = static_cast<size_t>(it - state_.begin());

@@ -173,11 +173,16 @@ void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& 
 Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
   std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
-  const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
-  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
-  if (!model) {
-    vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
-    model = new_model(o, vocab);
+  // Tokenized piece by piece: ids, never a string per character (models/lm_text.h).
+  std::vector<std::int32_t> ids;
+  {
+    const std::string text = load_data(o.data);
+    RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+    if (!model) {
+      vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
+      model = new_model(o, vocab);
+    }
+    ids = models::lm_stream_ids(text, vocab, name);
   }
   Prepared p;
   const bool separate_val = !o.trainer.val_data.empty();
@@ -185,16 +190,15 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
       separate_val
           ? data::SplitFractions{1.0, 0.0, 0.0}
           : data::SplitFractions{o.train_frac, o.val_frac, std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
-  p.batches = std::make_unique<data::TokenBatches>(vocab.encode(text, name), o.trainer.batch_size,
-                                                   o.seq_length, fractions, name);
+  p.batches = std::make_unique<data::TokenBatches>(std::move(ids), o.trainer.batch_size, o.seq_length,
+                                                   fractions, name);
   if (separate_val) {
     const std::string& val = o.trainer.val_data;
     std::int64_t unknown = 0;
-    std::vector<std::int32_t> ids =
-        vocab.encode(models::lm_stream_tokens(load_data(val), kind, val), val, &unknown);
-    warn_unknown(unknown, static_cast<std::int64_t>(ids.size()), val);
-    p.validation = std::make_unique<data::TokenBatches>(std::move(ids), o.trainer.batch_size, o.seq_length,
-                                                        data::SplitFractions{1.0, 0.0, 0.0}, val);
+    std::vector<std::int32_t> val_ids = models::lm_stream_ids(load_data(val), vocab, val, &unknown);
+    warn_unknown(unknown, static_cast<std::int64_t>(val_ids.size()), val);
+    p.validation = std::make_unique<data::TokenBatches>(
+        std::move(val_ids), o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
   }
   p.batches_per_epoch = p.batches->count(data::Split::kTrain);
   const std::vector<std::int32_t> held_out = p.validation ? p.validation->split_tokens(data::Split::kTrain)
@@ -309,18 +313,19 @@ Prepared prepare_window(const LmFlags& o, const std::string& name, data::TokenKi
     train = models::WindowExamples::lines(train_items, o.window, vocab);
     validation = models::WindowExamples::lines(val_items, o.window, vocab);
   } else {
-    const std::vector<std::string> text = models::lm_stream_tokens(load_data(o.data), kind, name);
-    RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
-    if (!m.window) {
-      vocab = models::lm_vocabulary(text, kind, o.min_freq, o.max_vocab);
-      m.window = new_window_model(o, vocab, false);
+    std::vector<std::int32_t> ids, held_out;
+    {
+      const std::string text = load_data(o.data);
+      RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+      if (!m.window) {
+        vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
+        m.window = new_window_model(o, vocab, false);
+      }
+      ids = models::lm_stream_ids(text, vocab, name);
     }
-    std::vector<std::int32_t> ids = vocab.encode(text, name), held_out;
     if (separate_val) {
       std::int64_t unknown = 0;
-      held_out =
-          vocab.encode(models::lm_stream_tokens(load_data(o.trainer.val_data), kind, o.trainer.val_data),
-                       o.trainer.val_data, &unknown);
+      held_out = models::lm_stream_ids(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
       warn_unknown(unknown, static_cast<std::int64_t>(held_out.size()), o.trainer.val_data);
     } else {
       const auto n = static_cast<double>(ids.size());

@@ -15,15 +15,83 @@ std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind
   return data::tokenize(text, kind, source, kind == data::TokenKind::kWord ? data::kEos : "");
 }
 
-data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind, std::int64_t min_freq,
-                          std::int64_t max_vocab, bool lines) {
+namespace {
+
+data::VocabOptions vocabulary_options(data::TokenKind kind, std::int64_t min_freq, std::int64_t max_vocab,
+                                      bool lines) {
   data::VocabOptions options;
   if (kind == data::TokenKind::kWord) options.specials.push_back(data::kUnk);
   if (lines) options.specials.push_back(data::kBos);
   if (kind == data::TokenKind::kWord || lines) options.specials.push_back(data::kEos);
   options.min_freq = min_freq;
   options.max_vocab = max_vocab;
-  return data::Vocab::build(kind, data::count_tokens(tokens), options);
+  return options;
+}
+
+// Calls `visit` with the tokens of consecutive pieces of `text` that together tokenize as the
+// whole: words are cut after a line break (each line ends in <eos> either way), characters before
+// a byte that starts a code point. A piece that fails (invalid UTF-8) is retried as the whole
+// text, whose error names the right byte.
+template <class Visit>
+void for_each_piece(std::string_view text, data::TokenKind kind, std::string_view source, size_t piece_bytes,
+                    Visit&& visit) {
+  const bool words = kind == data::TokenKind::kWord;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = std::min(text.size(), begin + std::max<size_t>(piece_bytes, 1));
+    if (words) {
+      const size_t newline = text.find('\n', end == 0 ? 0 : end - 1);
+      end = newline == std::string_view::npos ? text.size() : newline + 1;
+    } else {
+      while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+    }
+    std::vector<std::string> tokens;
+    try {
+      tokens = lm_stream_tokens(text.substr(begin, end - begin), kind, source);
+    } catch (const Error&) {
+      lm_stream_tokens(text, kind, source);  // throws the whole text's error
+      throw;
+    }
+    visit(tokens);
+    begin = end;
+  }
+}
+
+}  // namespace
+
+std::vector<std::int32_t> lm_stream_ids(std::string_view text, const data::Vocab& vocab,
+                                        std::string_view source, std::int64_t* unknown, size_t piece_bytes) {
+  std::vector<std::int32_t> ids;
+  std::int64_t total_unknown = 0;
+  for_each_piece(text, vocab.kind(), source, piece_bytes, [&](const std::vector<std::string>& tokens) {
+    std::int64_t piece_unknown = 0;
+    std::vector<std::int32_t> piece;
+    try {
+      piece = vocab.encode(tokens, source, &piece_unknown);
+    } catch (const Error&) {
+      vocab.encode(lm_stream_tokens(text, vocab.kind(), source), source);  // the whole text's list
+      throw;
+    }
+    ids.insert(ids.end(), piece.begin(), piece.end());
+    total_unknown += piece_unknown;
+  });
+  if (unknown) *unknown = total_unknown;
+  return ids;
+}
+
+data::Vocab lm_stream_vocabulary(std::string_view text, data::TokenKind kind, std::string_view source,
+                                 std::int64_t min_freq, std::int64_t max_vocab, size_t piece_bytes) {
+  data::TokenCounts counts;
+  for_each_piece(text, kind, source, piece_bytes, [&](const std::vector<std::string>& tokens) {
+    for (const std::string& t : tokens) ++counts[t];
+  });
+  return data::Vocab::build(kind, counts, vocabulary_options(kind, min_freq, max_vocab, false));
+}
+
+data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind, std::int64_t min_freq,
+                          std::int64_t max_vocab, bool lines) {
+  return data::Vocab::build(kind, data::count_tokens(tokens),
+                            vocabulary_options(kind, min_freq, max_vocab, lines));
 }
 
 std::string lm_token_text(const data::Vocab& vocab, std::int32_t id, std::int32_t previous) {

@@ -41,8 +41,7 @@ Evaluation RnnLmModel::evaluate(std::string_view text, std::string_view source,
     predictions = l.predictions;
   } else {
     // One stream at batch 1, the state carried from chunk to chunk.
-    const std::vector<std::int32_t> ids =
-        vocab_.encode(lm_stream_tokens(text, vocab_.kind(), name), name, &unknown);
+    const std::vector<std::int32_t> ids = lm_stream_ids(text, vocab_, name, &unknown);
     RECUR_REQUIRE(ids.size() >= 2,
                   fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
     const auto n = static_cast<index_t>(ids.size());

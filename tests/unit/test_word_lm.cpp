@@ -61,6 +61,52 @@ io::Safetensors word_lm_file() {
   return io::Safetensors::parse(rnn_lm_file(model, vocab).serialize(), "word.safetensors");
 }
 
+// Streams are tokenized piece by piece (no string per character for the whole text): the ids,
+// unknown counts, vocabularies and errors are those of the whole text, whatever the piece size.
+TEST(LmText, PiecewiseStreamsEqualTheWholeText) {
+  const std::string chars = "h\u00E9llo w\u20ACrld!\nsecond line\r\nthird \u00E9\u00E9\u00E9 no newline";
+  const std::string words = "the cat sat\n  on the   mat\n\nthe end\nno newline at the end";
+  for (const auto& [text, kind] :
+       {std::pair{chars, data::TokenKind::kChar}, std::pair{words, data::TokenKind::kWord}}) {
+    const std::vector<std::string> tokens = lm_stream_tokens(text, kind, "t");
+    const data::Vocab whole = lm_vocabulary(tokens, kind);
+    for (size_t piece : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{64}, size_t{1} << 20}) {
+      SCOPED_TRACE(piece);
+      EXPECT_EQ(lm_stream_vocabulary(text, kind, "t", 1, 0, piece), whole);
+      std::int64_t unknown = -1;
+      EXPECT_EQ(lm_stream_ids(text, whole, "t", &unknown, piece), whole.encode(tokens, "t"));
+      EXPECT_EQ(unknown, 0);
+    }
+  }
+  // Words outside a smaller vocabulary: the same <unk>s and the same count.
+  const data::Vocab small = lm_vocabulary({"the", "cat"}, data::TokenKind::kWord);
+  std::int64_t whole_unknown = 0, piece_unknown = 0;
+  const auto want = small.encode(lm_stream_tokens(words, data::TokenKind::kWord, "t"), "t", &whole_unknown);
+  EXPECT_EQ(lm_stream_ids(words, small, "t", &piece_unknown, 5), want);
+  EXPECT_EQ(piece_unknown, whole_unknown);
+  EXPECT_GT(piece_unknown, 5);
+  // Errors name the whole text's byte and list all its missing characters.
+  const std::string bad = "abc\xff def";
+  std::string whole_error, piece_error;
+  try {
+    lm_stream_tokens(bad, data::TokenKind::kChar, "bad.txt");
+  } catch (const Error& e) {
+    whole_error = e.what();
+  }
+  try {
+    lm_stream_ids(bad, lm_vocabulary({"a"}, data::TokenKind::kChar), "bad.txt", nullptr, 2);
+  } catch (const Error& e) {
+    piece_error = e.what();
+  }
+  EXPECT_FALSE(whole_error.empty());
+  EXPECT_EQ(piece_error, whole_error);
+  EXPECT_TRUE(testing::throws_error_with(
+      [&] {
+        lm_stream_ids("abxyz", lm_vocabulary({"a", "b"}, data::TokenKind::kChar), "v.txt", nullptr, 1);
+      },
+      {"v.txt has 3 characters not in the model's vocabulary"}));
+}
+
 TEST(WordLm, CheckpointEvaluationAndGeneration) {
   const io::Safetensors file = word_lm_file();
   EXPECT_NE(file.metadata().at("recur.vocab").find(R"("kind":"word")"), std::string::npos);

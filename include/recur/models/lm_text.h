@@ -23,6 +23,17 @@ namespace recur::models {
 std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind kind,
                                           std::string_view source);
 
+// The same as vocab.encode(lm_stream_tokens(text, …)) and lm_vocabulary(lm_stream_tokens(text, …)),
+// done piece by piece (pieces of about `piece_bytes`, cut after a line break for words and between
+// characters for characters), so that the tokens as strings (32 bytes each) exist for one piece at
+// a time: a stream costs its 4-byte ids, not 32 bytes a character. Errors are those of the whole text.
+std::vector<std::int32_t> lm_stream_ids(std::string_view text, const data::Vocab& vocab,
+                                        std::string_view source, std::int64_t* unknown = nullptr,
+                                        size_t piece_bytes = size_t{1} << 20);
+data::Vocab lm_stream_vocabulary(std::string_view text, data::TokenKind kind, std::string_view source,
+                                 std::int64_t min_freq = 1, std::int64_t max_vocab = 0,
+                                 size_t piece_bytes = size_t{1} << 20);
+
 // The vocabulary of training tokens: for a stream, words add <unk> and <eos>; for one item per
 // line (`lines`), <bos> and <eos> mark each item's ends (and words add <unk>).
 data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKind kind,

@@ -101,6 +101,29 @@ std::string lm_token_text(const data::Vocab& vocab, std::int32_t id, std::int32_
   return line_start ? vocab.token(id) : " " + vocab.token(id);
 }
 
+std::vector<std::int32_t> lm_prime_ids(const data::Vocab& vocab, const GenerateOptions& options, bool lines,
+                                       std::string_view source) {
+  validate(options.sampling);
+  RECUR_REQUIRE(lines || options.count <= 1,
+                fmt::format("{} reads text as one stream: --count counts the items of a per-line model "
+                            "(train lm --items lines); use --length",
+                            source));
+  return vocab.encode(data::tokenize(options.prime_text, vocab.kind(), "--prime-text"), "--prime-text");
+}
+
+void lm_draw(const data::Vocab& vocab, long length, std::int32_t previous, bool stop_at_end,
+             const std::function<std::int32_t()>& next, const std::function<void(std::int32_t)>& feed,
+             const std::function<void(std::string_view)>& emit) {
+  for (long i = 0; i < length; ++i) {
+    const std::int32_t id = next();
+    if (stop_at_end && (id == vocab.eos() || id == vocab.bos())) break;
+    emit(lm_token_text(vocab, id, previous));
+    previous = id;
+    feed(id);
+  }
+  emit("\n");
+}
+
 Evaluation lm_evaluation(std::string_view source, double total, std::int64_t predictions,
                          std::int64_t unknown, data::TokenKind kind) {
   const bool chars = kind == data::TokenKind::kChar;

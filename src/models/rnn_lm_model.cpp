@@ -65,55 +65,37 @@ Evaluation RnnLmModel::evaluate(std::string_view text, std::string_view source,
 }
 
 void RnnLmModel::generate(const GenerateOptions& o, const std::function<void(std::string_view)>& emit) const {
-  validate(o.sampling);
   const bool lines = model_->config().lines;
-  RECUR_REQUIRE(lines || o.count <= 1,
-                fmt::format("{} reads text as one stream: --count counts the items of a per-line model "
-                            "(train lm --items lines); use --length",
-                            file().source()));
+  const std::vector<std::int32_t> prime = lm_prime_ids(vocab_, o, lines, file().source());
   Rng rng(o.seed);
   const RnnLmStream<float> fresh = model_->make_stream(1);
+  RnnLmStream<float> stream = fresh;
   Tensor<float> logits(Shape{1, vocab_.size()});
-  const bool chars = vocab_.kind() == data::TokenKind::kChar;
-  // A word prime is its words without the <eos> a line would end with: generation continues it.
-  const std::vector<std::int32_t> prime =
-      vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
-  // Draws up to o.length tokens after `previous` (-1 at a line start), emitting each; an item
-  // (`stop_at_end`) ends at <eos> (or <bos>, never a target in training), which is not emitted.
-  const auto draw = [&](RnnLmStream<float>& stream, std::int32_t previous, bool stop_at_end) {
-    for (long i = 0; i < o.length; ++i) {
-      const std::int32_t next = sample_token(logits.data(), vocab_.size(), o.sampling, rng);
-      if (stop_at_end && (next == vocab_.eos() || next == vocab_.bos())) break;
-      emit(lm_token_text(vocab_, next, previous));
-      previous = next;
-      model_->step(stream, {next}, logits);
-    }
-    emit("\n");
-  };
+  const auto next = [&] { return sample_token(logits.data(), vocab_.size(), o.sampling, rng); };
+  const auto feed = [&](std::int32_t id) { model_->step(stream, {id}, logits); };
   if (lines) {
     // Items: each from <bos> (and the prime) to <eos>, from a fresh state.
     for (long item = 0; item < (o.count > 0 ? o.count : 10); ++item) {
-      RnnLmStream<float> stream = fresh;
-      model_->step(stream, {vocab_.bos()}, logits);
-      for (std::int32_t id : prime) model_->step(stream, {id}, logits);
+      stream = fresh;
+      feed(vocab_.bos());
+      for (std::int32_t id : prime) feed(id);
       if (!o.prime_text.empty()) emit(o.prime_text);
-      draw(stream, prime.empty() ? -1 : prime.back(), true);
+      lm_draw(vocab_, o.length, prime.empty() ? -1 : prime.back(), true, next, feed, emit);
     }
     return;
   }
-  RnnLmStream<float> stream = fresh;
   std::vector<std::int32_t> start = prime;
   if (start.empty()) {
     // Start after a line break: "\n" or <eos>; else from a random token.
-    const std::int32_t newline = chars ? vocab_.find("\n") : vocab_.eos();
+    const std::int32_t newline = vocab_.kind() == data::TokenKind::kChar ? vocab_.find("\n") : vocab_.eos();
     start.push_back(newline >= 0
                         ? newline
                         : static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab_.size()))));
   } else {
     emit(o.prime_text);
   }
-  for (std::int32_t id : start) model_->step(stream, {id}, logits);
-  draw(stream, o.prime_text.empty() ? -1 : start.back(), false);
+  for (std::int32_t id : start) feed(id);
+  lm_draw(vocab_, o.length, o.prime_text.empty() ? -1 : start.back(), false, next, feed, emit);
 }
 
 }  // namespace recur::models

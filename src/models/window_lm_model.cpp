@@ -77,46 +77,28 @@ Evaluation WindowLmModel::evaluate(std::string_view text, std::string_view sourc
 
 void WindowLmModel::generate(const GenerateOptions& o,
                              const std::function<void(std::string_view)>& emit) const {
-  validate(o.sampling);
   const bool lines = model_->config().lines;
-  RECUR_REQUIRE(lines || o.count <= 1,
-                fmt::format("{} reads text as one stream: --count counts the items of a per-line model "
-                            "(train lm --items lines); use --length",
-                            file().source()));
+  const std::vector<std::int32_t> prime = lm_prime_ids(vocab_, o, lines, file().source());
   Rng rng(o.seed);
   const auto N = static_cast<size_t>(model_->config().window);
-  const std::vector<std::int32_t> prime =
-      vocab_.encode(data::tokenize(o.prime_text, vocab_.kind(), "--prime-text"), "--prime-text");
   // The last N tokens, oldest first; the sliding window a draw reads.
   std::vector<std::int32_t> window;
-  const auto next_token = [&] {
+  const auto next = [&] {
     ag::Tape<float> tape;
     ag::NoGrad<float> no_grad(tape);
     const ag::Var<float> logits = model_->forward(tape, window, false, nullptr);
     return sample_token(logits.value().data(), vocab_.size(), o.sampling, rng);
   };
-  const auto push = [&](std::int32_t id) {
+  const auto feed = [&](std::int32_t id) {
     window.erase(window.begin());
     window.push_back(id);
-  };
-  // Draws up to o.length tokens after `previous` (-1 at a line start); an item ends at <eos> (or
-  // <bos>, never a target), which is not emitted.
-  const auto draw = [&](std::int32_t previous, bool stop_at_end) {
-    for (long i = 0; i < o.length; ++i) {
-      const std::int32_t next = next_token();
-      if (stop_at_end && (next == vocab_.eos() || next == vocab_.bos())) break;
-      emit(lm_token_text(vocab_, next, previous));
-      previous = next;
-      push(next);
-    }
-    emit("\n");
   };
   const std::int32_t padding = lines ? vocab_.bos() : window_stream_padding(vocab_);
   for (long item = 0; item < (lines ? (o.count > 0 ? o.count : 10) : 1); ++item) {
     window.assign(N, padding);
-    for (std::int32_t id : prime) push(id);
+    for (std::int32_t id : prime) feed(id);
     if (!o.prime_text.empty()) emit(o.prime_text);
-    draw(prime.empty() ? -1 : prime.back(), lines);
+    lm_draw(vocab_, o.length, prime.empty() ? -1 : prime.back(), lines, next, feed, emit);
   }
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,18 @@ data::Vocab lm_vocabulary(const std::vector<std::string>& tokens, data::TokenKin
 // The text a generated token adds after `previous` (-1 at the start of a line of output): a
 // character itself; a word with a space before it unless it starts a line; "\n" for <eos>.
 std::string lm_token_text(const data::Vocab& vocab, std::int32_t id, std::int32_t previous);
+
+// What both language models' generate() share. lm_prime_ids checks the options (the sampling,
+// and --count only for a per-line model, `source` naming the checkpoint) and returns the prime's
+// ids: a word prime without the <eos> a line would end with, so that generation continues it.
+std::vector<std::int32_t> lm_prime_ids(const data::Vocab& vocab, const GenerateOptions& options, bool lines,
+                                       std::string_view source);
+// lm_draw draws up to `length` tokens after `previous` (-1 at a line start): each from next(),
+// emitted as text (lm_token_text), then fed back with feed(). An item (`stop_at_end`) ends at
+// <eos> (or <bos>, never a target in training), which is not emitted. Then emits "\n".
+void lm_draw(const data::Vocab& vocab, long length, std::int32_t previous, bool stop_at_end,
+             const std::function<std::int32_t()>& next, const std::function<void(std::int32_t)>& feed,
+             const std::function<void(std::string_view)>& emit);
 
 // recur eval's result from the summed cross-entropy of `predictions` predictions: JSON {"loss"
 // (nats per prediction), "perplexity", "tokens", and "bpc" for characters or "unknown" (tokens read

@@ -13,28 +13,17 @@
 namespace recur::models {
 
 io::Safetensors window_lm_file(const WindowLm<float>& model, const data::Vocab& vocab) {
-  RECUR_CHECK(vocab.size() == model.config().vocab_size,
-              fmt::format("checkpoint: vocabulary of {} for a model with vocab_size {}", vocab.size(),
-                          model.config().vocab_size));
   io::Safetensors file;
+  put_lm_metadata(file, model.config().to_json(), model.config().vocab_size, vocab);
   io::store_parameters(file, model.params());
-  file.metadata()[kTaskKey] = kLmTask;
-  file.metadata()[kConfigKey] = model.config().to_json();
-  file.metadata()[kVocabKey] = vocab.to_json();
   return file;
 }
 
 LoadedWindowLm load_window_lm(io::Safetensors file) {
   const std::string& source = file.source();
-  const auto& meta = file.metadata();
-  for (const char* key : {kConfigKey, kVocabKey})
-    RECUR_REQUIRE(meta.count(key), fmt::format("{}: no {} in the metadata", source, key));
   LoadedWindowLm loaded;
-  const WindowLmConfig config = WindowLmConfig::from_json(meta.at(kConfigKey), source);
-  loaded.vocab = data::Vocab::from_json(meta.at(kVocabKey), source);
-  RECUR_REQUIRE(loaded.vocab.size() == config.vocab_size,
-                fmt::format("{}: recur.vocab has {} tokens but recur.config says vocab_size {}", source,
-                            loaded.vocab.size(), config.vocab_size));
+  const WindowLmConfig config = WindowLmConfig::from_json(lm_config_json(file), source);
+  loaded.vocab = lm_vocabulary_of(file, config.vocab_size);
   RECUR_REQUIRE(!config.lines || (loaded.vocab.bos() >= 0 && loaded.vocab.eos() >= 0),
                 fmt::format("{}: a per-line model's vocabulary needs <bos> and <eos>", source));
   // The header against the config before the model is allocated (the config is input, not truth).

@@ -117,6 +117,16 @@ void add_lm_flags(CLI::App& cmd, LmFlags& o) {
       ->group(model);
 }
 
+// --init-range r > 0: every weight U(-r, r); else the model's PyTorch defaults. Seeded by --seed.
+template <class Model>
+void initialize(Model& model, const LmFlags& o) {
+  Rng init_rng(o.trainer.seed);
+  if (o.init_range > 0)
+    model.init_uniform(init_rng, static_cast<float>(o.init_range));
+  else
+    model.init(init_rng);
+}
+
 std::unique_ptr<models::RnnLm<float>> new_model(const LmFlags& o, const data::Vocab& vocab,
                                                 bool lines = false) {
   models::RnnLmConfig c;
@@ -133,11 +143,7 @@ std::unique_ptr<models::RnnLm<float>> new_model(const LmFlags& o, const data::Vo
   c.lines = lines;
   c.validate("model flags");
   auto model = std::make_unique<models::RnnLm<float>>(c);
-  Rng init_rng(o.trainer.seed);
-  if (o.init_range > 0)
-    model->init_uniform(init_rng, static_cast<float>(o.init_range));
-  else
-    model->init(init_rng);
+  initialize(*model, o);
   return model;
 }
 
@@ -168,22 +174,53 @@ void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& 
                100.0 * static_cast<double>(unknown) / static_cast<double>(tokens), file);
 }
 
+// --data as one stream of ids, tokenized piece by piece (never a string per character), and the
+// vocabulary built from it when `vocab` is to be made (no model yet).
+std::vector<std::int32_t> read_stream(const LmFlags& o, const std::string& name, data::TokenKind kind,
+                                      data::Vocab& vocab, bool make_vocab) {
+  const std::string text = load_data(o.data);
+  RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
+  if (make_vocab) vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
+  return models::lm_stream_ids(text, vocab, name);
+}
+
+// --val-data as one stream of ids, with a warning when much of it is outside the vocabulary.
+std::vector<std::int32_t> read_validation_stream(const LmFlags& o, const data::Vocab& vocab) {
+  const std::string& val = o.trainer.val_data;
+  std::int64_t unknown = 0;
+  std::vector<std::int32_t> ids = models::lm_stream_ids(load_data(val), vocab, val, &unknown);
+  warn_unknown(unknown, static_cast<std::int64_t>(ids.size()), val);
+  return ids;
+}
+
+// --data one item per line as ids, split into training and validation items: --val-data, or a
+// seeded split of --val-frac of the lines. The vocabulary, when it is to be made, comes from every
+// line of --data (the split is drawn after the ids exist).
+std::pair<std::vector<std::vector<std::int32_t>>, std::vector<std::vector<std::int32_t>>> read_lines(
+    const LmFlags& o, const std::string& name, data::TokenKind kind, data::Vocab& vocab, bool make_vocab) {
+  const std::vector<std::vector<std::string>> lines = data::tokenize_lines(load_data(o.data), kind, name);
+  if (make_vocab) {
+    std::vector<std::string> all;
+    for (const auto& line : lines) all.insert(all.end(), line.begin(), line.end());
+    vocab = models::lm_vocabulary(all, kind, o.min_freq, o.max_vocab, /*lines=*/true);
+  }
+  std::vector<std::vector<std::int32_t>> items;
+  for (const auto& line : lines) items.push_back(vocab.encode(line, name));
+  if (o.trainer.val_data.empty()) return models::split_lines(std::move(items), o.val_frac, o.trainer.seed);
+  std::int64_t unknown = 0, tokens = 0;
+  auto validation = models::lm_line_items(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
+  for (const auto& item : validation) tokens += static_cast<std::int64_t>(item.size());
+  warn_unknown(unknown, tokens, o.trainer.val_data);
+  return {std::move(items), std::move(validation)};
+}
+
 // One stream, char-rnn's batches: B streams of seq_length chunks, the state carried. With
 // --val-data the whole of --data trains and the validation file is cut the same way.
 Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
   std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
-  // Tokenized piece by piece: ids, never a string per character (models/lm_text.h).
-  std::vector<std::int32_t> ids;
-  {
-    const std::string text = load_data(o.data);
-    RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
-    if (!model) {
-      vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
-      model = new_model(o, vocab);
-    }
-    ids = models::lm_stream_ids(text, vocab, name);
-  }
+  std::vector<std::int32_t> ids = read_stream(o, name, kind, vocab, !model);
+  if (!model) model = new_model(o, vocab);
   Prepared p;
   const bool separate_val = !o.trainer.val_data.empty();
   const data::SplitFractions fractions =
@@ -192,14 +229,10 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
           : data::SplitFractions{o.train_frac, o.val_frac, std::max(0.0, 1.0 - o.train_frac - o.val_frac)};
   p.batches = std::make_unique<data::TokenBatches>(std::move(ids), o.trainer.batch_size, o.seq_length,
                                                    fractions, name);
-  if (separate_val) {
-    const std::string& val = o.trainer.val_data;
-    std::int64_t unknown = 0;
-    std::vector<std::int32_t> val_ids = models::lm_stream_ids(load_data(val), vocab, val, &unknown);
-    warn_unknown(unknown, static_cast<std::int64_t>(val_ids.size()), val);
+  if (separate_val)
     p.validation = std::make_unique<data::TokenBatches>(
-        std::move(val_ids), o.trainer.batch_size, o.seq_length, data::SplitFractions{1.0, 0.0, 0.0}, val);
-  }
+        read_validation_stream(o, vocab), o.trainer.batch_size, o.seq_length,
+        data::SplitFractions{1.0, 0.0, 0.0}, o.trainer.val_data);
   p.batches_per_epoch = p.batches->count(data::Split::kTrain);
   const std::vector<std::int32_t> held_out = p.validation ? p.validation->split_tokens(data::Split::kTrain)
                                                           : p.batches->split_tokens(data::Split::kVal);
@@ -220,28 +253,8 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
 Prepared prepare_lines(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
   std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
-  const std::vector<std::vector<std::string>> lines = data::tokenize_lines(load_data(o.data), kind, name);
-  if (!model) {
-    // The vocabulary of the training lines alone when validation has a file of its own; of every
-    // line of --data otherwise (the split is drawn after the ids exist).
-    std::vector<std::string> all;
-    for (const auto& line : lines) all.insert(all.end(), line.begin(), line.end());
-    vocab = models::lm_vocabulary(all, kind, o.min_freq, o.max_vocab, /*lines=*/true);
-    model = new_model(o, vocab, /*lines=*/true);
-  }
-  std::vector<std::vector<std::int32_t>> items;
-  for (const auto& line : lines) items.push_back(vocab.encode(line, name));
-  std::vector<std::vector<std::int32_t>> train, validation;
-  if (o.trainer.val_data.empty()) {
-    std::tie(train, validation) = models::split_lines(std::move(items), o.val_frac, o.trainer.seed);
-  } else {
-    train = std::move(items);
-    std::int64_t unknown = 0;
-    validation = models::lm_line_items(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
-    std::int64_t tokens = 0;
-    for (const auto& item : validation) tokens += static_cast<std::int64_t>(item.size());
-    warn_unknown(unknown, tokens, o.trainer.val_data);
-  }
+  auto [train, validation] = read_lines(o, name, kind, vocab, !model);
+  if (!model) model = new_model(o, vocab, /*lines=*/true);
   Prepared p;
   p.floors = models::lm_lines_floors(train, validation, vocab);
   p.description =
@@ -271,11 +284,7 @@ std::unique_ptr<models::WindowLm<float>> new_window_model(const LmFlags& o, cons
   c.lines = lines;
   c.validate("model flags");
   auto model = std::make_unique<models::WindowLm<float>>(c);
-  Rng init_rng(o.trainer.seed);
-  if (o.init_range > 0)
-    model->init_uniform(init_rng, static_cast<float>(o.init_range));
-  else
-    model->init(init_rng);
+  initialize(*model, o);
   return model;
 }
 
@@ -290,43 +299,17 @@ Prepared prepare_window(const LmFlags& o, const std::string& name, data::TokenKi
   Prepared p;
   std::string counts;
   if (lines) {
-    const std::vector<std::vector<std::string>> text = data::tokenize_lines(load_data(o.data), kind, name);
-    if (!m.window) {
-      std::vector<std::string> all;
-      for (const auto& line : text) all.insert(all.end(), line.begin(), line.end());
-      vocab = models::lm_vocabulary(all, kind, o.min_freq, o.max_vocab, /*lines=*/true);
-      m.window = new_window_model(o, vocab, true);
-    }
-    std::vector<std::vector<std::int32_t>> items, train_items, val_items;
-    for (const auto& line : text) items.push_back(vocab.encode(line, name));
-    if (!separate_val) {
-      std::tie(train_items, val_items) = models::split_lines(std::move(items), o.val_frac, o.trainer.seed);
-    } else {
-      train_items = std::move(items);
-      std::int64_t unknown = 0, tokens = 0;
-      val_items = models::lm_line_items(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
-      for (const auto& item : val_items) tokens += static_cast<std::int64_t>(item.size());
-      warn_unknown(unknown, tokens, o.trainer.val_data);
-    }
+    const auto [train_items, val_items] = read_lines(o, name, kind, vocab, !m.window);
+    if (!m.window) m.window = new_window_model(o, vocab, true);
     p.floors = models::lm_lines_floors(train_items, val_items, vocab);
     counts = fmt::format("items train {} / val {}", train_items.size(), val_items.size());
     train = models::WindowExamples::lines(train_items, o.window, vocab);
     validation = models::WindowExamples::lines(val_items, o.window, vocab);
   } else {
-    std::vector<std::int32_t> ids, held_out;
-    {
-      const std::string text = load_data(o.data);
-      RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
-      if (!m.window) {
-        vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
-        m.window = new_window_model(o, vocab, false);
-      }
-      ids = models::lm_stream_ids(text, vocab, name);
-    }
+    std::vector<std::int32_t> ids = read_stream(o, name, kind, vocab, !m.window), held_out;
+    if (!m.window) m.window = new_window_model(o, vocab, false);
     if (separate_val) {
-      std::int64_t unknown = 0;
-      held_out = models::lm_stream_ids(load_data(o.trainer.val_data), vocab, o.trainer.val_data, &unknown);
-      warn_unknown(unknown, static_cast<std::int64_t>(held_out.size()), o.trainer.val_data);
+      held_out = read_validation_stream(o, vocab);
     } else {
       const auto n = static_cast<double>(ids.size());
       const auto train_end = static_cast<size_t>(std::llround(o.train_frac * n));

@@ -58,9 +58,7 @@ template <class T>
 void load_parameters(const Safetensors& file, nn::ParameterTable<T>& params,
                      const std::vector<std::string>& ignored_prefixes,
                      const std::vector<std::string>& aliases) {
-  ParameterShapes expected;
-  for (const auto& e : params.entries()) expected.emplace_back(e.name, e.shape);
-  check_parameter_shapes(file, expected, ignored_prefixes, aliases);
+  check_parameter_shapes(file, params.shapes(), ignored_prefixes, aliases);
   for (int id = 0; id < params.size(); ++id) {
     const Tensor<T> value = file.get<T>(params.entry(id).name);
     Tensor<T> dst = params.value(id);

@@ -127,9 +127,7 @@ RnnLm<T>::RnnLm(const RnnLmConfig& config) : RnnLm(config, Unallocated{}) {
 template <class T>
 std::vector<std::pair<std::string, Shape>> RnnLm<T>::parameter_shapes(const RnnLmConfig& config) {
   const RnnLm model(config, Unallocated{});
-  std::vector<std::pair<std::string, Shape>> shapes;
-  for (const auto& e : model.params_.entries()) shapes.emplace_back(e.name, e.shape);
-  return shapes;
+  return model.params_.shapes();
 }
 
 // PyTorch's order and defaults: embedding N(0, 1), then the Rnn, then the decoder U(±1/√H).
@@ -142,11 +140,7 @@ void RnnLm<T>::init(Rng& rng) {
 
 template <class T>
 void RnnLm<T>::init_uniform(Rng& rng, T range) {
-  RECUR_REQUIRE(range > T(0), fmt::format("init range must be positive, got {}", range));
-  for (int id = 0; id < params_.size(); ++id) {
-    Tensor<T> v = params_.value(id);
-    init::uniform(v, -range, range, rng);
-  }
+  nn::init_uniform(params_, rng, range);
 }
 
 template <class T>

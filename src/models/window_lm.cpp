@@ -85,9 +85,7 @@ WindowLm<T>::WindowLm(const WindowLmConfig& config) : WindowLm(config, Unallocat
 template <class T>
 std::vector<std::pair<std::string, Shape>> WindowLm<T>::parameter_shapes(const WindowLmConfig& config) {
   const WindowLm model(config, Unallocated{});
-  std::vector<std::pair<std::string, Shape>> shapes;
-  for (const auto& e : model.params_.entries()) shapes.emplace_back(e.name, e.shape);
-  return shapes;
+  return model.params_.shapes();
 }
 
 template <class T>
@@ -99,11 +97,7 @@ void WindowLm<T>::init(Rng& rng) {
 
 template <class T>
 void WindowLm<T>::init_uniform(Rng& rng, T range) {
-  RECUR_REQUIRE(range > T(0), fmt::format("init range must be positive, got {}", range));
-  for (int id = 0; id < params_.size(); ++id) {
-    Tensor<T> v = params_.value(id);
-    init::uniform(v, -range, range, rng);
-  }
+  nn::init_uniform(params_, rng, range);
 }
 
 template <class T>

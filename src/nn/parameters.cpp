@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 
+#include "recur/init.h"
 #include "recur/storage.h"
 
 namespace recur::nn {
@@ -52,6 +53,25 @@ int ParameterTable<T>::find(std::string_view name) const {
   const auto it = ids_.find(std::string(name));
   return it == ids_.end() ? -1 : it->second;
 }
+
+template <class T>
+std::vector<std::pair<std::string, Shape>> ParameterTable<T>::shapes() const {
+  std::vector<std::pair<std::string, Shape>> out;
+  for (const Entry& e : entries_) out.emplace_back(e.name, e.shape);
+  return out;
+}
+
+template <class T>
+void init_uniform(ParameterTable<T>& params, Rng& rng, T range) {
+  RECUR_REQUIRE(range > T(0), fmt::format("init range must be positive, got {}", range));
+  for (int id = 0; id < params.size(); ++id) {
+    Tensor<T> v = params.value(id);
+    init::uniform(v, -range, range, rng);
+  }
+}
+
+template void init_uniform<float>(ParameterTable<float>&, Rng&, float);
+template void init_uniform<double>(ParameterTable<double>&, Rng&, double);
 
 template <class T>
 int ParameterTable<T>::id(std::string_view name) const {

@@ -9,8 +9,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "recur/rng.h"
 #include "recur/tensor.h"
 
 namespace recur::nn {
@@ -39,6 +41,9 @@ class ParameterTable {
   index_t numel() const { return numel_; }
   const Entry& entry(int id) const;
   const std::vector<Entry>& entries() const { return entries_; }
+  // (name, shape) of every parameter, in order; known before freeze(), so a model's shapes can be
+  // checked against a file before anything is allocated.
+  std::vector<std::pair<std::string, Shape>> shapes() const;
   int find(std::string_view name) const;  // -1 when absent; O(1)
   int id(std::string_view name) const;    // throws naming the missing parameter
 
@@ -56,6 +61,10 @@ class ParameterTable {
   index_t numel_ = 0;
   std::shared_ptr<T[]> values_, grads_;
 };
+
+// Every parameter U(-range, range), in the table's order (Zaremba et al. 2014: 0.1, 0.05, 0.04).
+template <class T>
+void init_uniform(ParameterTable<T>& params, Rng& rng, T range);
 
 extern template class ParameterTable<float>;
 extern template class ParameterTable<double>;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "recur/common.h"
+#include "recur/train/trainer.h"
 
 namespace recur::cli {
 
@@ -27,9 +28,26 @@ std::string read_small_file(int fd) {
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
 }
 
+// Whether `checkpoint` continues the run in `dir`: it is one of dir's files, or a copy of a
+// checkpoint of the run whose last.safetensors is there (a run resumed from a backup). A run from
+// elsewhere continued into dir would mix two runs' logs, curves and best models.
+bool is_run_of(const fs::path& dir, const io::Safetensors& checkpoint) {
+  std::error_code ec;
+  const fs::path file(checkpoint.source());
+  if (fs::equivalent(file.has_parent_path() ? file.parent_path() : fs::path("."), dir, ec)) return true;
+  const fs::path last = dir / "last.safetensors";
+  if (!fs::exists(last, ec)) return !fs::exists(dir / "best.safetensors", ec);  // no run here
+  const std::optional<std::string> id = train::run_id_of(checkpoint);
+  try {
+    return id && train::run_id_of(io::Safetensors::read_file(last.string())) == id;
+  } catch (const Error&) {
+    return false;  // a damaged last.safetensors is not shown to be this run's
+  }
+}
+
 }  // namespace
 
-RunDirectory::RunDirectory(const fs::path& dir, bool resuming, bool overwrite) {
+RunDirectory::RunDirectory(const fs::path& dir, const io::Safetensors* resume_from, bool overwrite) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   RECUR_REQUIRE(!ec, fmt::format("cannot create the run directory {}: {}", dir.string(), ec.message()));
@@ -50,13 +68,17 @@ RunDirectory::RunDirectory(const fs::path& dir, bool resuming, bool overwrite) {
   [[maybe_unused]] const bool noted =
       ::ftruncate(lock_fd_, 0) == 0 && ::pwrite(lock_fd_, pid.data(), pid.size(), 0) == ssize_t(pid.size());
 
-  if (!resuming) {
+  if (!resume_from || !is_run_of(dir, *resume_from)) {
     const bool has_run = fs::exists(dir / "best.safetensors") || fs::exists(dir / "last.safetensors");
-    RECUR_REQUIRE(
-        !has_run || overwrite,
-        fmt::format("{} holds a run already; continue it with --resume {}, replace it with --overwrite, "
-                    "or choose another --checkpoint-dir",
-                    dir.string(), (dir / "last.safetensors").string()));
+    RECUR_REQUIRE(!has_run || overwrite,
+                  resume_from
+                      ? fmt::format("{} holds another run than {}; resuming into it would mix the two runs' "
+                                    "files: choose another --checkpoint-dir, or replace that run with "
+                                    "--overwrite",
+                                    dir.string(), resume_from->source())
+                      : fmt::format("{} holds a run already; continue it with --resume {}, replace it with "
+                                    "--overwrite, or choose another --checkpoint-dir",
+                                    dir.string(), (dir / "last.safetensors").string()));
     if (overwrite)
       for (const char* name : kRunFiles) fs::remove(dir / name, ec);
   }

@@ -379,7 +379,8 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   }
   // Held to the end: the run's files are this process's alone (after --init-from is read: it may
   // name a file that --overwrite removes).
-  const RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file.has_value(), o.trainer.overwrite);
+  const RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file ? &*resume_file : nullptr,
+                                   o.trainer.overwrite);
   const std::string name = data_name(o.data);
   // A checkpoint fixes the architecture, the kind of tokens and how items are read; the flags name
   // them for a new model.

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "recur/io/parameters_io.h"
@@ -91,6 +92,16 @@ void replay_curve(const std::vector<nlohmann::json>& records, LossPlot& plot) {
   }
 }
 
+std::string new_run_id() {
+  std::random_device device;
+  const std::uint64_t id = (std::uint64_t(device()) << 32) ^ device();
+  return fmt::format("{:016x}", id);
+}
+
+bool is_run_id(const std::string& id) {
+  return id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 bool all_finite(const Tensor<float>& t) {
   for (index_t i = 0; i < t.numel(); ++i)
     if (!std::isfinite(t[i])) return false;
@@ -98,6 +109,18 @@ bool all_finite(const Tensor<float>& t) {
 }
 
 }  // namespace
+
+std::optional<std::string> run_id_of(const io::Safetensors& file) {
+  for (const char* key : {"recur.train", "recur.best"}) {
+    const auto it = file.metadata().find(key);
+    if (it == file.metadata().end()) continue;
+    const json info = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    if (!info.is_object() || !info.contains("run") || !info["run"].is_string()) return std::nullopt;
+    const std::string id = info["run"].get<std::string>();
+    return is_run_id(id) ? std::optional<std::string>(id) : std::nullopt;
+  }
+  return std::nullopt;
+}
 
 float clip_grad_value(nn::ParameterTable<float>& params, float limit) {
   const double norm = grad_norm(params);
@@ -117,7 +140,8 @@ Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& sc
       options_(std::move(options)),
       best_metric_(task.best_metric()),
       best_value_(best_metric_.higher_is_better ? -std::numeric_limits<double>::infinity()
-                                                : std::numeric_limits<double>::infinity()) {
+                                                : std::numeric_limits<double>::infinity()),
+      run_id_(new_run_id()) {
   RECUR_CHECK(
       options_.total_iterations >= 1 && options_.eval_every >= 1 && options_.max_nonfinite_steps >= 1,
       fmt::format("trainer: total_iterations ({}), eval_every ({}) and max_nonfinite_steps ({}) must be "
@@ -156,6 +180,12 @@ void Trainer::restore(const io::Safetensors& file) {
         throw bad(fmt::format("\"{}\" must be a non-negative integer, got {}", key, v.dump()));
       return v.get<std::int64_t>();
     };
+    if (state.contains("run")) {  // files before run ids keep the id this run drew
+      const json& id = state.at("run");
+      if (!id.is_string() || !is_run_id(id.get<std::string>()))
+        throw bad(fmt::format("\"run\" must be 16 hexadecimal digits, got {}", id.dump()));
+      run_id_ = id.get<std::string>();
+    }
     iteration_ = static_cast<long>(count("iteration"));
     tokens_ = count("tokens");
     // "best_value" since validations return several metrics; "best_val_loss" before.
@@ -208,6 +238,7 @@ void Trainer::restore(const io::Safetensors& file) {
   }
   io::require_finite(task_.params(), source);
   task_.load_state(file);
+  last_good_ = source;
   RECUR_REQUIRE(
       iteration_ <= options_.total_iterations,
       fmt::format("{} is at iteration {}, past the target of {} (raise --max-iters or --max-epochs)",
@@ -216,7 +247,8 @@ void Trainer::restore(const io::Safetensors& file) {
 
 void Trainer::save(const std::filesystem::path& path, bool with_training_state) const {
   io::Safetensors file = task_.model_file();
-  json info{{"iteration", iteration_},
+  json info{{"run", run_id_},
+            {"iteration", iteration_},
             {"epoch", double(iteration_) / double(task_.batches_per_epoch())},
             {"tokens", tokens_},
             {"best_metric", best_metric_.name},
@@ -242,6 +274,11 @@ void Trainer::save(const std::filesystem::path& path, bool with_training_state) 
     file.metadata()["recur.best"] = info.dump();
   }
   file.write_file(path.string());
+}
+
+std::string Trainer::last_good_checkpoint() const {
+  return last_good_.empty() ? std::string("no checkpoint was written")
+                            : fmt::format("the last good checkpoint {} is intact", last_good_.string());
 }
 
 void Trainer::evaluate_and_save(bool final_evaluation) {
@@ -274,6 +311,15 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
       finite_metrics = finite_metrics && std::isfinite(v);
     }
     metrics_->write(record);
+    const double guessing = task_.guessing_loss();
+    if (loss != metrics.end() && loss->second > kDivergedOverGuessing * guessing) {
+      // Finite but useless (a learning rate far too high): saved, it would replace the good files.
+      plot_->write_svg(dir / "loss.svg");
+      throw Error(fmt::format(
+          "stopping at iteration {}: the model diverged (validation loss {:.4g}, over {} times the {:.4g} of "
+          "guessing uniformly; lower --learning-rate or --grad-clip?); {}",
+          iteration_, loss->second, kDivergedOverGuessing, guessing, last_good_checkpoint()));
+    }
     if (improves(value)) {
       best_value_ = value;
       best_iteration_ = iteration_;
@@ -285,10 +331,12 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
     note = "no validation data";
   }
   // Never overwrite the last good checkpoint with a diverged model.
-  if (finite_metrics && all_finite(task_.params().flat_values()))
+  if (finite_metrics && all_finite(task_.params().flat_values())) {
     save(dir / "last.safetensors", true);
-  else
+    last_good_ = dir / "last.safetensors";
+  } else {
     note += "; the model is not finite: last.safetensors not overwritten";
+  }
   plot_->write_svg(dir / "loss.svg");
   progress_->message(fmt::format("iteration {}/{}: {}", iteration_, options_.total_iterations, note));
 }
@@ -357,13 +405,11 @@ void Trainer::run() {
     task_.after_step(finite);
     if (nonfinite_in_row_ >= options_.max_nonfinite_steps) {
       // Say what is true: a run whose model was never finite at an evaluation wrote no checkpoint.
-      const std::filesystem::path last = dir / "last.safetensors";
       throw Error(
           fmt::format("stopping: {} non-finite steps in a row (lower --learning-rate or --grad-clip?); {}",
                       nonfinite_in_row_,
-                      std::filesystem::exists(last)
-                          ? fmt::format("the last good checkpoint {} is intact", last.string())
-                          : std::string("no checkpoint was written (no evaluation found the model finite)")));
+                      last_good_.empty() ? "no checkpoint was written (no evaluation found the model finite)"
+                                         : last_good_checkpoint()));
     }
     const std::int64_t tokens = tokens_;
     const double epoch = double(iteration_) / double(n);

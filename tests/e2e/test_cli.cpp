@@ -16,6 +16,7 @@
 #include "recur/io/safetensors.h"
 #include "recur/models/rnn_lm_checkpoint.h"
 #include "recur/ops/gemm.h"
+#include "recur/train/trainer.h"
 
 namespace recur {
 namespace {
@@ -224,6 +225,32 @@ TEST_F(Cli, ARunDirectoryHoldsOneRun) {
   EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").rfind("{", 0), 0u);
   EXPECT_NE(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":1,"), std::string::npos);
   EXPECT_EQ(slurp(dir_ / "cv/metrics.jsonl").find("\"iteration\":6,"), std::string::npos);
+
+  // A run resumed into a directory that holds another run: refused, that run's files untouched; a
+  // directory of its own takes it.
+  ASSERT_EQ(run("train " + small_model() + " --max-iters 5 --checkpoint-dir other").exit_code, 0);
+  const std::string other_last = slurp(dir_ / "other/last.safetensors");
+  const Result mixed = run("train --resume cv/last.safetensors --max-iters 8 --checkpoint-dir other");
+  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_NE(mixed.err.find("other holds another run than cv/last.safetensors; resuming into it would mix the "
+                           "two runs' files: choose another --checkpoint-dir, or replace that run with "
+                           "--overwrite"),
+            std::string::npos)
+      << mixed.err;
+  EXPECT_EQ(slurp(dir_ / "other/last.safetensors"), other_last);
+  const Result moved = run("train --resume cv/last.safetensors --max-iters 8 --checkpoint-dir moved");
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_TRUE(fs::exists(dir_ / "moved/last.safetensors"));
+  // A copy of the run's own checkpoint (a backup) continues the run in its directory: the run id
+  // in the file tells it from another run's.
+  fs::create_directories(dir_ / "backup");
+  fs::copy_file(dir_ / "cv/last.safetensors", dir_ / "backup/last.safetensors");
+  const Result restored = run("train --resume backup/last.safetensors --max-iters 7");
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(train::run_id_of(io::Safetensors::read_file((dir_ / "cv/last.safetensors").string())),
+            train::run_id_of(io::Safetensors::read_file((dir_ / "backup/last.safetensors").string())));
+  EXPECT_NE(train::run_id_of(io::Safetensors::read_file((dir_ / "cv/last.safetensors").string())),
+            train::run_id_of(io::Safetensors::read_file((dir_ / "other/last.safetensors").string())));
 }
 
 // A copy of checkpoint `from` at `to`, with one tensor's first value replaced, or a metadata key set.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -60,6 +61,7 @@ class Clouds final : public TrainingTask {
   BestMetric best_metric() const override {
     return select_by_accuracy_ ? BestMetric{"accuracy", true} : BestMetric{};
   }
+  double guessing_loss() const override { return std::log(2.0); }  // two classes
   io::Safetensors model_file() const override {
     io::Safetensors file;
     io::store_parameters(file, params_);
@@ -114,6 +116,11 @@ class TrainerTest : public ::testing::Test {
       if (j.at("event") == event) out.push_back(j);
     }
     return out;
+  }
+
+  static std::string read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   }
 
   fs::path dir_;
@@ -214,6 +221,59 @@ TEST_F(TrainerTest, ResumeIsExactAndKeepsTheTokenCount) {
   train(13, "split", false);
   EXPECT_EQ(train(23, "split", true), straight);
   EXPECT_EQ(records("split", "train").back().at("tokens"), records("straight", "train").back().at("tokens"));
+}
+
+// A finite model whose validation loss is far above guessing has diverged: it replaces neither
+// best.safetensors nor last.safetensors, and the run stops saying which checkpoint is intact.
+TEST_F(TrainerTest, ADivergedModelIsNeverSavedAndStopsTheRun) {
+  const auto train = [&](double learning_rate, long iterations, const io::Safetensors* resume) {
+    Clouds task(false);
+    auto optimizer = make_optimizer(task.params(), SgdOptions{static_cast<float>(learning_rate)});
+    auto schedule = make_schedule(learning_rate, ConstantOptions{});
+    Rng rng(3);
+    Trainer trainer(task, *optimizer, *schedule, rng, options(iterations, "run"));
+    if (resume) {
+      io::load_parameters(*resume, task.params(), {"train."});
+      trainer.restore(*resume);
+    }
+    trainer.run();
+  };
+  // From scratch at a learning rate of 1e6: the first evaluation finds logits of order 1e6 on the
+  // overlapping clouds (a loss of that order on every misclassified point), and nothing is written.
+  try {
+    train(1e6, 10, nullptr);
+    ADD_FAILURE() << "a diverged run ended normally";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("stopping at iteration 5: the model diverged (validation loss "), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("over 10 times the 0.6931 of guessing uniformly"), std::string::npos) << what;
+    EXPECT_NE(what.find("; no checkpoint was written"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "run/best.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "run/last.safetensors"));
+  ASSERT_EQ(records("run", "val").size(), 1u);
+  EXPECT_GT(records("run", "val")[0].at("val_loss").get<double>(), 10 * std::log(2.0));
+
+  // A good run, then continued at that learning rate: the good files stay as they were.
+  fs::remove_all(dir_ / "run");
+  train(0.1, 10, nullptr);
+  const io::Safetensors good = io::Safetensors::read_file((dir_ / "run/last.safetensors").string());
+  const std::string best = read_bytes(dir_ / "run/best.safetensors");
+  const std::string last = read_bytes(dir_ / "run/last.safetensors");
+  try {
+    train(1e6, 20, &good);
+    ADD_FAILURE() << "a diverged run ended normally";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("stopping at iteration 15: the model diverged"), std::string::npos) << what;
+    EXPECT_NE(
+        what.find("the last good checkpoint " + (dir_ / "run/last.safetensors").string() + " is intact"),
+        std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(read_bytes(dir_ / "run/best.safetensors"), best);
+  EXPECT_EQ(read_bytes(dir_ / "run/last.safetensors"), last);
 }
 
 // The least a task writes: parameters, batches, a loss and its model file. No validation: no

@@ -3,6 +3,7 @@
 // between items). Loss and perplexity count every prediction, <eos> included.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,7 @@ class LmLinesTask final : public train::TrainingTask {
   train::TrainingBatch training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) override;
   bool has_validation() const override { return !validation_.empty(); }
   train::Metrics validate() override;  // {"loss": nats per prediction, <eos> included}
+  double guessing_loss() const override { return std::log(double(vocab_.size())); }  // ln V
   io::Safetensors model_file() const override;
 
  private:

@@ -4,6 +4,8 @@
 // batches carry their own state from zeros, as char-rnn evaluates).
 #pragma once
 
+#include <cmath>
+
 #include "recur/data/text_batches.h"
 #include "recur/data/vocab.h"
 #include "recur/models/rnn_lm.h"
@@ -24,6 +26,7 @@ class LmStreamTask final : public train::TrainingTask {
   void after_step(bool applied) override;
   bool has_validation() const override;
   train::Metrics validate() override;  // {"loss": mean nats per token}
+  double guessing_loss() const override { return std::log(double(vocab_.size())); }  // ln V
   io::Safetensors model_file() const override;
   void save_state(io::Safetensors& file) const override;  // train.carry.h.<layer>, train.carry.c.<layer>
   void load_state(const io::Safetensors& file) override;

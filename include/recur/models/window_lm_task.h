@@ -4,6 +4,7 @@
 // batches: the model has no state.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -32,6 +33,7 @@ class WindowLmTask final : public train::TrainingTask {
   train::TrainingBatch training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) override;
   bool has_validation() const override { return validation_.size() > 0; }
   train::Metrics validate() override;  // {"loss": nats per prediction}
+  double guessing_loss() const override { return std::log(double(vocab_.size())); }  // ln V
   io::Safetensors model_file() const override;
 
  private:

@@ -20,9 +20,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,12 +76,20 @@ class TrainingTask {
   // The validation metrics (called only when has_validation()); must include best_metric().name.
   virtual Metrics validate() { return {}; }
   virtual BestMetric best_metric() const { return {}; }
+  // The validation loss of guessing uniformly (ln K for K outcomes), or NaN where the task has no
+  // such loss. A model whose validation loss is over kDivergedOverGuessing times it has diverged:
+  // the trainer never saves it and stops the run.
+  virtual double guessing_loss() const { return std::numeric_limits<double>::quiet_NaN(); }
   // The model as a file that stands alone (tensors and the metadata a reader needs).
   virtual io::Safetensors model_file() const = 0;
   // State carried between batches, in and out of last.safetensors (tensor names under "train.").
   virtual void save_state(io::Safetensors& /*file*/) const {}
   virtual void load_state(const io::Safetensors& /*file*/) {}
 };
+
+// A validation loss this many times that of guessing uniformly is a diverged model, not a poor one:
+// orders of magnitude above where training starts (ln K) and above any model that learned anything.
+inline constexpr double kDivergedOverGuessing = 10.0;
 
 enum class ClipMode { kNorm, kValue };
 
@@ -109,13 +119,18 @@ class Trainer {
   void restore(const io::Safetensors& file);
 
   // Trains to total_iterations, or until SIGINT, SIGTERM or SIGHUP. Throws after max_nonfinite_steps
-  // non-finite steps in a row, leaving the last checkpoint as it was.
+  // non-finite steps in a row, or at an evaluation that finds the model diverged (see
+  // guessing_loss()), leaving the last checkpoint and best.safetensors as they were.
   void run();
 
   // Prints a line without tearing the progress bar (valid during and after run()).
   void message(const std::string& text);
 
   long iteration() const { return iteration_; }
+  // Names this run in every checkpoint it writes (recur.train and recur.best "run"): 16 random hex
+  // digits drawn when the run starts, kept by --resume. Tells a copy of a run's checkpoint from
+  // another run's.
+  const std::string& run_id() const { return run_id_; }
   // The best value of the task's best_metric() so far (±inf before any validation).
   double best_value() const { return best_value_; }
   long best_iteration() const { return best_iteration_; }
@@ -127,6 +142,8 @@ class Trainer {
   void evaluate_and_save(bool final_evaluation);
   void write_train_record(double epoch);  // the window's "train" record in metrics.jsonl
   void save(const std::filesystem::path& path, bool with_training_state) const;
+  // What a run that stops on a diverged model leaves: the last good checkpoint, or none.
+  std::string last_good_checkpoint() const;
 
   TrainingTask& task_;
   Optimizer<float>& optimizer_;
@@ -141,6 +158,9 @@ class Trainer {
   int nonfinite_in_row_ = 0;
   double best_value_;
   int interrupt_signal_ = 0;
+  std::string run_id_;
+  // The checkpoint this run last saved or resumed from (empty: none yet).
+  std::filesystem::path last_good_;
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<LossPlot> plot_;
@@ -151,6 +171,10 @@ class Trainer {
   };
   LogWindow window_;
 };
+
+// The run a checkpoint written by Trainer belongs to (Trainer::run_id()), if it names one (files
+// before run ids, or not a trainer's, do not).
+std::optional<std::string> run_id_of(const io::Safetensors& file);
 
 // Scales every gradient element into [-limit, limit]; returns the L2 norm before clipping.
 float clip_grad_value(nn::ParameterTable<float>& params, float limit);

@@ -12,6 +12,7 @@
 #include "recur/data/ngram.h"
 #include "recur/data/text_batches.h"
 #include "recur/data/tokenize.h"
+#include "recur/io/parameters_io.h"
 #include "recur/models/lm_lines.h"
 #include "recur/models/lm_stream_task.h"
 #include "recur/models/lm_text.h"
@@ -375,6 +376,8 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
       m.vocab = std::move(loaded.vocab);
       file = std::move(loaded.file);
     }
+    // A diverged model is no start: trained on, NaN would spread to every weight.
+    io::require_finite(m.params(), file.source());
     if (resume_file) resume_file = std::move(file);
   }
   // Held to the end: the run's files are this process's alone (after --init-from is read: it may

@@ -51,7 +51,7 @@ Settings saved_settings(const io::Safetensors& file) {
       out.push_back({k, value.is_string() ? value.get<std::string>() : value.dump(), 0});
     }
   } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), e.what()));
+    throw Error(fmt::format("{}: recur.train is malformed ({})", file.source(), json_error_text(e.what())));
   }
   return out;
 }

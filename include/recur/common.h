@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace recur {
 
@@ -14,6 +15,17 @@ class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// The message of a JSON library exception for a user: without its tag ("[json.exception.
+// parse_error.101] "), and at most `max` bytes (more ends in "…"): "parse error at line 1, column 6:
+// syntax error while parsing value - unexpected end of input; …".
+inline std::string json_error_text(std::string_view what, size_t max = 200) {
+  if (what.rfind("[json.exception.", 0) == 0) {
+    const size_t end = what.find("] ");
+    if (end != std::string_view::npos) what.remove_prefix(end + 2);
+  }
+  return what.size() <= max ? std::string(what) : std::string(what.substr(0, max)) + "…";
+}
 
 // RECUR_CHECK(cond, msg): an internal invariant or an API precondition; throws recur::Error with
 // msg, the source location and the condition when cond is false.

@@ -92,7 +92,7 @@ Vocab Vocab::from_json(std::string_view text, std::string_view source) {
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: recur.vocab is not valid JSON ({})", source, e.what()));
+    throw Error(fmt::format("{}: recur.vocab is not valid JSON ({})", source, json_error_text(e.what())));
   }
   Vocab v;
   nlohmann::json tokens;

@@ -172,7 +172,7 @@ nlohmann::json parse_json(std::string_view text, const HeaderError& fail) {
     return nlohmann::json::parse(text.begin(), text.end(), callback);
   } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     fail("InvalidHeaderDeserialization",
-         fmt::format("the header is not valid JSON ({})", shorten(e.what(), 300)));
+         fmt::format("the header is not valid JSON ({})", json_error_text(e.what(), 300)));
   }
 }
 

@@ -234,7 +234,7 @@ void Trainer::restore(const io::Safetensors& file) {
       throw bad(e.what());
     }
   } catch (const json::exception& e) {
-    throw bad(fmt::format("is malformed ({})", e.what()));
+    throw bad(fmt::format("is malformed ({})", json_error_text(e.what())));
   }
   io::require_finite(task_.params(), source);
   task_.load_state(file);
@@ -320,7 +320,7 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
           "guessing uniformly; lower --learning-rate or --grad-clip?); {}",
           iteration_, loss->second, kDivergedOverGuessing, guessing, last_good_checkpoint()));
     }
-    if (improves(value)) {
+    if (improves(value) && all_finite(task_.params().flat_values())) {
       best_value_ = value;
       best_iteration_ = iteration_;
       save(dir / "best.safetensors", false);

@@ -177,8 +177,8 @@ void warn_unknown(std::int64_t unknown, std::int64_t tokens, const std::string& 
 
 // --data as one stream of ids, tokenized piece by piece (never a string per character), and the
 // vocabulary built from it when `vocab` is to be made (no model yet).
-std::vector<std::int32_t> read_stream(const LmFlags& o, const std::string& name, data::TokenKind kind,
-                                      data::Vocab& vocab, bool make_vocab) {
+data::TokenIds read_stream(const LmFlags& o, const std::string& name, data::TokenKind kind,
+                           data::Vocab& vocab, bool make_vocab) {
   const std::string text = load_data(o.data);
   RECUR_REQUIRE(!text.empty(), fmt::format("{}: the file is empty", name));
   if (make_vocab) vocab = models::lm_stream_vocabulary(text, kind, name, o.min_freq, o.max_vocab);
@@ -186,11 +186,11 @@ std::vector<std::int32_t> read_stream(const LmFlags& o, const std::string& name,
 }
 
 // --val-data as one stream of ids, with a warning when much of it is outside the vocabulary.
-std::vector<std::int32_t> read_validation_stream(const LmFlags& o, const data::Vocab& vocab) {
+data::TokenIds read_validation_stream(const LmFlags& o, const data::Vocab& vocab) {
   const std::string& val = o.trainer.val_data;
   std::int64_t unknown = 0;
-  std::vector<std::int32_t> ids = models::lm_stream_ids(load_data(val), vocab, val, &unknown);
-  warn_unknown(unknown, static_cast<std::int64_t>(ids.size()), val);
+  data::TokenIds ids = models::lm_stream_ids(load_data(val), vocab, val, &unknown);
+  warn_unknown(unknown, ids.size(), val);
   return ids;
 }
 
@@ -220,7 +220,7 @@ std::pair<std::vector<std::vector<std::int32_t>>, std::vector<std::vector<std::i
 Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKind kind, LmModel& m) {
   std::unique_ptr<models::RnnLm<float>>& model = m.recurrent;
   data::Vocab& vocab = m.vocab;
-  std::vector<std::int32_t> ids = read_stream(o, name, kind, vocab, !model);
+  data::TokenIds ids = read_stream(o, name, kind, vocab, !model);
   if (!model) model = new_model(o, vocab);
   Prepared p;
   const bool separate_val = !o.trainer.val_data.empty();
@@ -235,10 +235,11 @@ Prepared prepare_stream(const LmFlags& o, const std::string& name, data::TokenKi
         read_validation_stream(o, vocab), o.trainer.batch_size, o.seq_length,
         data::SplitFractions{1.0, 0.0, 0.0}, o.trainer.val_data);
   p.batches_per_epoch = p.batches->count(data::Split::kTrain);
-  const std::vector<std::int32_t> held_out = p.validation ? p.validation->split_tokens(data::Split::kTrain)
-                                                          : p.batches->split_tokens(data::Split::kVal);
+  // Read in place: a copy of the training split would cost 4 bytes a token.
+  const data::SplitTokens held_out =
+      p.validation ? p.validation->split_view(data::Split::kTrain) : p.batches->split_view(data::Split::kVal);
   if (held_out.size() >= 2)
-    p.floors = data::ngram_floors(p.batches->split_tokens(data::Split::kTrain), held_out, vocab.size());
+    p.floors = data::ngram_floors(p.batches->split_view(data::Split::kTrain), held_out, vocab.size());
   p.task = std::make_unique<models::LmStreamTask>(*model, vocab, *p.batches, p.validation.get());
   p.description = fmt::format(
       "data {}: vocabulary {}, batches train {} / val {}{} / test {} of {}×{}", o.data, vocab.size(),
@@ -307,10 +308,10 @@ Prepared prepare_window(const LmFlags& o, const std::string& name, data::TokenKi
     train = models::WindowExamples::lines(train_items, o.window, vocab);
     validation = models::WindowExamples::lines(val_items, o.window, vocab);
   } else {
-    std::vector<std::int32_t> ids = read_stream(o, name, kind, vocab, !m.window), held_out;
+    std::vector<std::int32_t> ids = read_stream(o, name, kind, vocab, !m.window).to_vector(), held_out;
     if (!m.window) m.window = new_window_model(o, vocab, false);
     if (separate_val) {
-      held_out = read_validation_stream(o, vocab);
+      held_out = read_validation_stream(o, vocab).to_vector();
     } else {
       const auto n = static_cast<double>(ids.size());
       const auto train_end = static_cast<size_t>(std::llround(o.train_frac * n));

@@ -6,8 +6,8 @@
 
 namespace recur::data {
 
-TokenBatches::TokenBatches(std::vector<std::int32_t> tokens, index_t batch_size, index_t seq_length,
-                           const SplitFractions& f, std::string_view source)
+TokenBatches::TokenBatches(TokenIds tokens, index_t batch_size, index_t seq_length, const SplitFractions& f,
+                           std::string_view source)
     : tokens_(std::move(tokens)), B_(batch_size), T_(seq_length) {
   RECUR_REQUIRE(
       B_ >= 1 && T_ >= 1,
@@ -21,7 +21,7 @@ TokenBatches::TokenBatches(std::vector<std::int32_t> tokens, index_t batch_size,
       fmt::format("{}: split fractions train {} + val {} + test {} must be positive for train and add up "
                   "to at most 1",
                   source, f.train, f.val, f.test));
-  const auto N = static_cast<index_t>(tokens_.size());
+  const index_t N = tokens_.size();
   RECUR_REQUIRE(
       N >= B_ * T_ + 1,
       fmt::format("{}: {} tokens are too few for one batch of {} streams × {} steps (needs {}): use a "
@@ -52,34 +52,40 @@ index_t TokenBatches::count(Split split) const {
   }
 }
 
+index_t TokenBatches::first_batch(Split split) const {
+  return split == Split::kTrain ? 0 : split == Split::kVal ? n_train_ : n_train_ + n_val_;
+}
+
 TokenBatch TokenBatches::get(Split split, index_t index) const {
   RECUR_CHECK(index >= 0 && index < count(split),
               fmt::format("batch {} of a split with {} batches", index, count(split)));
-  const index_t first = split == Split::kTrain ? 0 : split == Split::kVal ? n_train_ : n_train_ + n_val_;
-  const index_t column = (first + index) * T_, row_length = batches_ * T_;
+  const index_t column = (first_batch(split) + index) * T_, row_length = batches_ * T_;
   TokenBatch batch;
   batch.T = T_;
   batch.B = B_;
   batch.inputs.resize(static_cast<size_t>(B_ * T_));
   batch.targets.resize(static_cast<size_t>(B_ * T_));
-  for (index_t b = 0; b < B_; ++b)
+  std::vector<std::int32_t> row(static_cast<size_t>(T_ + 1));  // a row's T inputs and the next token
+  for (index_t b = 0; b < B_; ++b) {
+    tokens_.copy_to(b * row_length + column, T_ + 1, row.data());
     for (index_t t = 0; t < T_; ++t) {
-      const auto at = static_cast<size_t>(b * row_length + column + t);
-      batch.inputs[static_cast<size_t>(t * B_ + b)] = tokens_[at];
-      batch.targets[static_cast<size_t>(t * B_ + b)] = tokens_[at + 1];
+      batch.inputs[static_cast<size_t>(t * B_ + b)] = row[static_cast<size_t>(t)];
+      batch.targets[static_cast<size_t>(t * B_ + b)] = row[static_cast<size_t>(t + 1)];
     }
+  }
   return batch;
 }
 
+SplitTokens TokenBatches::split_view(Split split) const {
+  return SplitTokens(tokens_, B_, batches_ * T_, first_batch(split) * T_, count(split) * T_);
+}
+
 std::vector<std::int32_t> TokenBatches::split_tokens(Split split) const {
-  const index_t first = split == Split::kTrain ? 0 : split == Split::kVal ? n_train_ : n_train_ + n_val_;
-  const index_t row_length = batches_ * T_, begin = first * T_, length = count(split) * T_;
-  std::vector<std::int32_t> out;
-  out.reserve(static_cast<size_t>(B_ * length));
-  for (index_t b = 0; b < B_; ++b) {
-    const auto at = tokens_.begin() + b * row_length + begin;
-    out.insert(out.end(), at, at + length);
-  }
+  const SplitTokens view = split_view(split);
+  std::vector<std::int32_t> out(static_cast<size_t>(view.size()));
+  const index_t row_length = batches_ * T_, begin = first_batch(split) * T_, length = count(split) * T_;
+  for (index_t b = 0; b < B_ && length > 0; ++b)
+    tokens_.copy_to(b * row_length + begin, length, out.data() + b * length);
   return out;
 }
 

@@ -59,9 +59,9 @@ void for_each_piece(std::string_view text, data::TokenKind kind, std::string_vie
 
 }  // namespace
 
-std::vector<std::int32_t> lm_stream_ids(std::string_view text, const data::Vocab& vocab,
-                                        std::string_view source, std::int64_t* unknown, size_t piece_bytes) {
-  std::vector<std::int32_t> ids;
+data::TokenIds lm_stream_ids(std::string_view text, const data::Vocab& vocab, std::string_view source,
+                             std::int64_t* unknown, size_t piece_bytes) {
+  data::TokenIds ids(vocab.size());
   std::int64_t total_unknown = 0;
   for_each_piece(text, vocab.kind(), source, piece_bytes, [&](const std::vector<std::string>& tokens) {
     std::int64_t piece_unknown = 0;
@@ -72,7 +72,7 @@ std::vector<std::int32_t> lm_stream_ids(std::string_view text, const data::Vocab
       vocab.encode(lm_stream_tokens(text, vocab.kind(), source), source);  // the whole text's list
       throw;
     }
-    ids.insert(ids.end(), piece.begin(), piece.end());
+    ids.append(piece);
     total_unknown += piece_unknown;
   });
   if (unknown) *unknown = total_unknown;

@@ -41,15 +41,14 @@ Evaluation RnnLmModel::evaluate(std::string_view text, std::string_view source,
     predictions = l.predictions;
   } else {
     // One stream at batch 1, the state carried from chunk to chunk.
-    const std::vector<std::int32_t> ids = lm_stream_ids(text, vocab_, name, &unknown);
+    const data::TokenIds ids = lm_stream_ids(text, vocab_, name, &unknown);
     RECUR_REQUIRE(ids.size() >= 2,
                   fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
-    const auto n = static_cast<index_t>(ids.size());
+    const index_t n = ids.size();
     layers::RnnStateValues<float> state;
     for (index_t begin = 0; begin + 1 < n; begin += options.chunk) {
       const index_t T = std::min(options.chunk, n - 1 - begin);
-      const std::vector<std::int32_t> inputs(ids.begin() + begin, ids.begin() + begin + T);
-      const std::vector<std::int32_t> targets(ids.begin() + begin + 1, ids.begin() + begin + T + 1);
+      const std::vector<std::int32_t> inputs = ids.slice(begin, T), targets = ids.slice(begin + 1, T);
       ag::Tape<float> tape;
       ag::NoGrad<float> no_grad(tape);
       const auto out = model_->forward(tape, inputs, T, 1, layers::constants(tape, state), false, nullptr);

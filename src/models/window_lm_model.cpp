@@ -54,7 +54,7 @@ Evaluation WindowLmModel::evaluate(std::string_view text, std::string_view sourc
   if (model_->config().lines) {
     examples = WindowExamples::lines(lm_line_items(text, vocab_, name, &unknown), N, vocab_);
   } else {
-    const std::vector<std::int32_t> ids = lm_stream_ids(text, vocab_, name, &unknown);
+    const std::vector<std::int32_t> ids = lm_stream_ids(text, vocab_, name, &unknown).to_vector();
     RECUR_REQUIRE(ids.size() >= 2,
                   fmt::format("{}: needs at least 2 tokens to score, has {}", name, ids.size()));
     examples = WindowExamples::stream(ids, N, vocab_);

@@ -5,12 +5,15 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iterator>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "recur/data/ngram.h"
 #include "recur/data/text_batches.h"
+#include "recur/data/token_ids.h"
 #include "recur/data/tokenize.h"
 #include "recur/data/utf8.h"
 #include "recur/rng.h"
@@ -251,6 +254,73 @@ TEST(TokenBatches, ConsecutiveBatchesContinueEachRow) {
               std::vector<std::int32_t>(first, first + 5 * T))
         << "row " << b;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token ids in the narrowest type
+
+TEST(TokenIds, TheWidthIsTheNarrowestThatHoldsTheVocabulary) {
+  EXPECT_EQ(TokenIds(65).bytes_per_id(), 1);
+  EXPECT_EQ(TokenIds(256).bytes_per_id(), 1);  // ids 0 … 255
+  EXPECT_EQ(TokenIds(257).bytes_per_id(), 2);
+  EXPECT_EQ(TokenIds(65536).bytes_per_id(), 2);
+  EXPECT_EQ(TokenIds(65537).bytes_per_id(), 4);
+  EXPECT_EQ(TokenIds::of(std::vector<std::int32_t>{3, 255, 0}).bytes_per_id(), 1);
+  EXPECT_EQ(TokenIds::of(std::vector<std::int32_t>{3, 256}).bytes_per_id(), 2);
+  EXPECT_TRUE(throws_error_with([] { TokenIds(0); }, {"vocabulary size 0"}));
+  TokenIds ids(10);
+  EXPECT_TRUE(throws_error_with(
+      [&] {
+        ids.append(std::vector<std::int32_t>{1, 10});
+      },
+      {"id 10 is outside a vocabulary of 10"}));
+  EXPECT_TRUE(throws_error_with([&] { ids.append(std::vector<std::int32_t>{-1}); }, {"id -1"}));
+  EXPECT_EQ(ids.size(), 0);
+}
+
+// Every width gives back the ids it was given, across the blocks' boundaries, whole or in ranges;
+// the memory is the ids' bytes, a block at most more.
+TEST(TokenIds, ReadsBackWhatWasAppendedAcrossBlocks) {
+  const index_t n = TokenIds::kBlockIds * 2 + 77;
+  for (const std::int64_t vocab : {std::int64_t{256}, std::int64_t{65536}, std::int64_t{1} << 24}) {
+    SCOPED_TRACE(vocab);
+    std::vector<std::int32_t> want(static_cast<size_t>(n));
+    Rng rng(static_cast<std::uint64_t>(vocab));
+    for (auto& id : want) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint32_t>(vocab)));
+    want[0] = static_cast<std::int32_t>(vocab - 1);  // the largest id survives the narrowing
+    TokenIds ids(vocab);
+    // Appended in uneven pieces, one of which straddles a block boundary.
+    const index_t cuts[] = {0, 5, TokenIds::kBlockIds - 3, TokenIds::kBlockIds + 10, n};
+    for (size_t c = 0; c + 1 < std::size(cuts); ++c)
+      ids.append(
+          std::span(want).subspan(static_cast<size_t>(cuts[c]), static_cast<size_t>(cuts[c + 1] - cuts[c])));
+    ASSERT_EQ(ids.size(), n);
+    EXPECT_EQ(ids.to_vector(), want);
+    const index_t begin = TokenIds::kBlockIds - 4;
+    EXPECT_EQ(ids.slice(begin, 9), std::vector<std::int32_t>(want.begin() + begin, want.begin() + begin + 9));
+    EXPECT_EQ(ids[TokenIds::kBlockIds], want[static_cast<size_t>(TokenIds::kBlockIds)]);
+    EXPECT_EQ(ids.capacity_bytes(), static_cast<size_t>(3 * TokenIds::kBlockIds * ids.bytes_per_id()));
+  }
+}
+
+// A split read in place is the split copied, and the floors over it are the same numbers.
+TEST(TokenBatches, SplitViewsReadWhatSplitTokensCopies) {
+  std::vector<std::int32_t> tokens(1000);
+  Rng rng(4);
+  for (auto& id : tokens) id = static_cast<std::int32_t>(rng.below(7));
+  const TokenBatches batches(tokens, 3, 8, {.train = 0.7, .val = 0.2, .test = 0.1}, "t.txt");
+  for (const Split s : {Split::kTrain, Split::kVal, Split::kTest}) {
+    const SplitTokens view = batches.split_view(s);
+    const std::vector<std::int32_t> copy = batches.split_tokens(s);
+    ASSERT_EQ(view.size(), static_cast<index_t>(copy.size()));
+    for (index_t i = 0; i < view.size(); ++i) EXPECT_EQ(view[i], copy[static_cast<size_t>(i)]) << i;
+  }
+  const NgramFloors in_place =
+      ngram_floors(batches.split_view(Split::kTrain), batches.split_view(Split::kVal), 7);
+  const NgramFloors copied =
+      ngram_floors(batches.split_tokens(Split::kTrain), batches.split_tokens(Split::kVal), 7);
+  EXPECT_EQ(in_place.unigram, copied.unigram);
+  EXPECT_EQ(in_place.bigram, copied.bigram);
 }
 
 TEST(TokenBatches, RejectsTooLittleDataAndBadFractions) {

@@ -74,7 +74,7 @@ TEST(LmText, PiecewiseStreamsEqualTheWholeText) {
       SCOPED_TRACE(piece);
       EXPECT_EQ(lm_stream_vocabulary(text, kind, "t", 1, 0, piece), whole);
       std::int64_t unknown = -1;
-      EXPECT_EQ(lm_stream_ids(text, whole, "t", &unknown, piece), whole.encode(tokens, "t"));
+      EXPECT_EQ(lm_stream_ids(text, whole, "t", &unknown, piece).to_vector(), whole.encode(tokens, "t"));
       EXPECT_EQ(unknown, 0);
     }
   }
@@ -82,7 +82,7 @@ TEST(LmText, PiecewiseStreamsEqualTheWholeText) {
   const data::Vocab small = lm_vocabulary({"the", "cat"}, data::TokenKind::kWord);
   std::int64_t whole_unknown = 0, piece_unknown = 0;
   const auto want = small.encode(lm_stream_tokens(words, data::TokenKind::kWord, "t"), "t", &whole_unknown);
-  EXPECT_EQ(lm_stream_ids(words, small, "t", &piece_unknown, 5), want);
+  EXPECT_EQ(lm_stream_ids(words, small, "t", &piece_unknown, 5).to_vector(), want);
   EXPECT_EQ(piece_unknown, whole_unknown);
   EXPECT_GT(piece_unknown, 5);
   // Errors name the whole text's byte and list all its missing characters.

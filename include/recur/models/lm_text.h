@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "recur/data/token_ids.h"
 #include "recur/data/vocab.h"
 #include "recur/models/task_model.h"
 
@@ -27,10 +28,10 @@ std::vector<std::string> lm_stream_tokens(std::string_view text, data::TokenKind
 // The same as vocab.encode(lm_stream_tokens(text, …)) and lm_vocabulary(lm_stream_tokens(text, …)),
 // done piece by piece (pieces of about `piece_bytes`, cut after a line break for words and between
 // characters for characters), so that the tokens as strings (32 bytes each) exist for one piece at
-// a time: a stream costs its 4-byte ids, not 32 bytes a character. Errors are those of the whole text.
-std::vector<std::int32_t> lm_stream_ids(std::string_view text, const data::Vocab& vocab,
-                                        std::string_view source, std::int64_t* unknown = nullptr,
-                                        size_t piece_bytes = size_t{1} << 20);
+// a time: a stream costs its ids in the narrowest type (data::TokenIds: 1 byte a character), not 32
+// bytes a character. Errors are those of the whole text.
+data::TokenIds lm_stream_ids(std::string_view text, const data::Vocab& vocab, std::string_view source,
+                             std::int64_t* unknown = nullptr, size_t piece_bytes = size_t{1} << 20);
 data::Vocab lm_stream_vocabulary(std::string_view text, data::TokenKind kind, std::string_view source,
                                  std::int64_t min_freq = 1, std::int64_t max_vocab = 0,
                                  size_t piece_bytes = size_t{1} << 20);

@@ -20,7 +20,7 @@
 #include "recur/models/window_lm_model.h"
 #include "recur/models/window_lm_task.h"
 #include "recur/threads.h"
-#include "run_directory.h"
+#include "recur/train/run_directory.h"
 #include "settings.h"
 #include "trainer_flags.h"
 
@@ -383,8 +383,8 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   }
   // Held to the end: the run's files are this process's alone (after --init-from is read: it may
   // name a file that --overwrite removes).
-  const RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file ? &*resume_file : nullptr,
-                                   o.trainer.overwrite);
+  const train::RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file ? &*resume_file : nullptr,
+                                          o.trainer.overwrite);
   const std::string name = data_name(o.data);
   // A checkpoint fixes the architecture, the kind of tokens and how items are read; the flags name
   // them for a new model.

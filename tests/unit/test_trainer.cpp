@@ -16,6 +16,7 @@
 #include "recur/autograd/functions.h"
 #include "recur/io/parameters_io.h"
 #include "recur/layers/linear.h"
+#include "recur/train/run_directory.h"
 #include "recur/train/trainer.h"
 
 namespace recur::train {
@@ -274,6 +275,34 @@ TEST_F(TrainerTest, ADivergedModelIsNeverSavedAndStopsTheRun) {
   }
   EXPECT_EQ(read_bytes(dir_ / "run/best.safetensors"), best);
   EXPECT_EQ(read_bytes(dir_ / "run/last.safetensors"), last);
+}
+
+// One run per directory, also for a program that trains with the library: a second hold on a
+// directory is refused while the first lasts; a finished run's directory needs its own checkpoint
+// to be resumed, or overwrite.
+TEST_F(TrainerTest, ARunDirectoryIsHeldByOneRun) {
+  {
+    const RunDirectory held(dir_ / "run", nullptr, false);
+    EXPECT_TRUE(fs::exists(dir_ / "run/.lock"));
+    try {
+      const RunDirectory second(dir_ / "run", nullptr, false);
+      ADD_FAILURE() << "a held directory was held twice";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is in use by another recur train (pid "), std::string::npos)
+          << e.what();
+    }
+    Clouds task(false);
+    auto optimizer = make_optimizer(task.params(), SgdOptions{0.1f});
+    auto schedule = make_schedule(0.1, ConstantOptions{});
+    Rng rng(3);
+    Trainer trainer(task, *optimizer, *schedule, rng, options(5, "run"));
+    trainer.run();
+  }
+  EXPECT_THROW(RunDirectory(dir_ / "run", nullptr, false), Error);  // it holds a run now
+  const io::Safetensors last = io::Safetensors::read_file((dir_ / "run/last.safetensors").string());
+  EXPECT_NO_THROW(RunDirectory(dir_ / "run", &last, false));
+  EXPECT_NO_THROW(RunDirectory(dir_ / "run", nullptr, true));
+  EXPECT_FALSE(fs::exists(dir_ / "run/last.safetensors"));  // overwrite removed the run
 }
 
 // The least a task writes: parameters, batches, a loss and its model file. No validation: no

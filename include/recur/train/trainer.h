@@ -16,6 +16,8 @@
 // schedule, the RNG, the iteration and the task's carried state, so training k iterations, stopping
 // and resuming to N gives the weights of training N straight through, bit for bit (same threads).
 // SIGINT (Ctrl-C), SIGTERM and SIGHUP finish the current iteration, save last.safetensors and return.
+// The checkpoint directory is not locked here: hold a train::RunDirectory (train/run_directory.h)
+// around the run, as `recur train` does.
 #pragma once
 
 #include <cstdint>

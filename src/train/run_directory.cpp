@@ -1,4 +1,4 @@
-#include "run_directory.h"
+#include "recur/train/run_directory.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,7 +12,7 @@
 #include "recur/common.h"
 #include "recur/train/trainer.h"
 
-namespace recur::cli {
+namespace recur::train {
 
 namespace fs = std::filesystem;
 
@@ -37,9 +37,9 @@ bool is_run_of(const fs::path& dir, const io::Safetensors& checkpoint) {
   if (fs::equivalent(file.has_parent_path() ? file.parent_path() : fs::path("."), dir, ec)) return true;
   const fs::path last = dir / "last.safetensors";
   if (!fs::exists(last, ec)) return !fs::exists(dir / "best.safetensors", ec);  // no run here
-  const std::optional<std::string> id = train::run_id_of(checkpoint);
+  const std::optional<std::string> id = run_id_of(checkpoint);
   try {
-    return id && train::run_id_of(io::Safetensors::read_file(last.string())) == id;
+    return id && run_id_of(io::Safetensors::read_file(last.string())) == id;
   } catch (const Error&) {
     return false;  // a damaged last.safetensors is not shown to be this run's
   }
@@ -68,6 +68,17 @@ RunDirectory::RunDirectory(const fs::path& dir, const io::Safetensors* resume_fr
   [[maybe_unused]] const bool noted =
       ::ftruncate(lock_fd_, 0) == 0 && ::pwrite(lock_fd_, pid.data(), pid.size(), 0) == ssize_t(pid.size());
 
+  try {
+    claim(dir, resume_from, overwrite);
+  } catch (...) {
+    ::close(lock_fd_);  // a refused run lets the directory go (a constructor that throws has no destructor)
+    lock_fd_ = -1;
+    throw;
+  }
+}
+
+void RunDirectory::claim(const fs::path& dir, const io::Safetensors* resume_from, bool overwrite) {
+  std::error_code ec;
   if (!resume_from || !is_run_of(dir, *resume_from)) {
     const bool has_run = fs::exists(dir / "best.safetensors") || fs::exists(dir / "last.safetensors");
     RECUR_REQUIRE(!has_run || overwrite,
@@ -94,4 +105,4 @@ RunDirectory::~RunDirectory() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
-}  // namespace recur::cli
+}  // namespace recur::train

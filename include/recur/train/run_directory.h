@@ -1,12 +1,14 @@
 // The run directory of `recur train TASK` (--checkpoint-dir): one run at a time, and a run's files
-// replaced only on purpose.
+// replaced only on purpose. The Trainer writes into a directory without locking it: a program that
+// trains holds a RunDirectory for options.checkpoint_dir from before it writes anything there
+// (config.toml) until run() returns, as every `recur train` task does.
 #pragma once
 
 #include <filesystem>
 
 #include "recur/io/safetensors.h"
 
-namespace recur::cli {
+namespace recur::train {
 
 class RunDirectory {
  public:
@@ -22,7 +24,9 @@ class RunDirectory {
   RunDirectory& operator=(const RunDirectory&) = delete;
 
  private:
+  // With the lock held: refuses another run's files, removes them on overwrite, and the leftovers.
+  void claim(const std::filesystem::path& dir, const io::Safetensors* resume_from, bool overwrite);
   int lock_fd_ = -1;
 };
 
-}  // namespace recur::cli
+}  // namespace recur::train

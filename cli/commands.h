@@ -16,8 +16,10 @@ struct ExitCode {
 void add_train_command(CLI::App& app);
 // The tasks' `recur train TASK` subcommands (train_<task>.cpp).
 void add_train_lm_command(CLI::App& train);
+void add_train_tag_command(CLI::App& train);
 void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 

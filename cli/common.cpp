@@ -37,7 +37,12 @@ constexpr BundledFile kBundled[] = {{"ptb", "ptb/ptb.train.txt.gz"},
                                     {"ptb.train", "ptb/ptb.train.txt.gz"},
                                     {"ptb.valid", "ptb/ptb.valid.txt.gz"},
                                     {"ptb.test", "ptb/ptb.test.txt.gz"},
-                                    {"names", "names/names.txt.gz"}};
+                                    {"names", "names/names.txt.gz"},
+                                    {"ud_english_ewt", "ud_english_ewt/en_ewt-ud-train.conllu.gz"},
+                                    {"ud_english_ewt.dev", "ud_english_ewt/en_ewt-ud-dev.conllu.gz"},
+                                    {"ud_english_ewt.test", "ud_english_ewt/en_ewt-ud-test.conllu.gz"},
+                                    {"conll2000", "conll2000/train.txt.gz"},
+                                    {"conll2000.test", "conll2000/test.txt.gz"}};
 
 }  // namespace
 
@@ -56,11 +61,15 @@ std::string bundled_data_path(const std::string& name) {
 }
 
 std::string bundled_data_names() {
-  return "ptb, ptb.valid, ptb.test, names";
+  return "ptb, ptb.valid, ptb.test, names, ud_english_ewt, ud_english_ewt.dev, ud_english_ewt.test, "
+         "conll2000, "
+         "conll2000.test";
 }
 
 BundledSplits bundled_splits(const std::string& data) {
   if (data == "ptb" || data == "ptb.train") return {"ptb.valid", "ptb.test"};
+  if (data == "ud_english_ewt") return {"ud_english_ewt.dev", "ud_english_ewt.test"};
+  if (data == "conll2000") return {"", "conll2000.test"};  // no development set: --val-frac of train
   return {};
 }
 

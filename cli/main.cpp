@@ -75,6 +75,7 @@ int run_command(int argc, char** argv) {
   recur::cli::add_train_command(app);
   recur::cli::add_sample_command(app);
   recur::cli::add_eval_command(app);
+  recur::cli::add_predict_command(app);
   recur::cli::add_inspect_command(app);
   recur::cli::add_bench_command(app);
   // No command: the list of commands. A command that does not exist: the list and the nearest one.

@@ -10,6 +10,7 @@ void add_train_command(CLI::App& app) {
       "train", "train a model: recur train TASK [flags]; recur train [flags] trains a language model (lm)");
   train->require_subcommand(1);
   add_train_lm_command(*train);
+  add_train_tag_command(*train);
 }
 
 }  // namespace recur::cli

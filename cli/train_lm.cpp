@@ -402,7 +402,7 @@ void run_lm_training(CLI::App& cmd, LmFlags& o) {
   Rng rng(o.trainer.seed, /*stream=*/1);  // dropout
 
   const Settings settings = run_settings(cmd);
-  train::TrainerOptions t = trainer_options(o.trainer, total, settings);
+  train::TrainerOptions t = trainer_options(o.trainer, total, p.batches_per_epoch, settings);
   std::string model_line;
   if (window) {
     const models::WindowLmConfig& c = m.window->config();

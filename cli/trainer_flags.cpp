@@ -122,8 +122,9 @@ void add_trainer_flags(CLI::App& cmd, TrainerFlags& o) {
       ->check(CLI::Range(0L, 1L << 40))
       ->capture_default_str()
       ->group(run);
-  cmd.add_option("--eval-val-every", o.eval_val_every, "iterations between validations and checkpoints")
-      ->check(CLI::Range(1L, 1L << 40))
+  cmd.add_option("--eval-val-every", o.eval_val_every,
+                 "iterations between validations and checkpoints (0: once per epoch)")
+      ->check(CLI::Range(0L, 1L << 40))
       ->capture_default_str()
       ->group(run);
   cmd.add_option("--seed", o.seed, "random seed (initialization, dropout, shuffling)")
@@ -336,10 +337,11 @@ long total_iterations(const TrainerFlags& o, long batches_per_epoch) {
   return total;
 }
 
-train::TrainerOptions trainer_options(const TrainerFlags& o, long total, const Settings& settings) {
+train::TrainerOptions trainer_options(const TrainerFlags& o, long total, long batches_per_epoch,
+                                      const Settings& settings) {
   train::TrainerOptions t;
   t.total_iterations = total;
-  t.eval_every = o.eval_val_every;
+  t.eval_every = o.eval_val_every > 0 ? o.eval_val_every : batches_per_epoch;
   t.grad_clip = o.grad_clip;
   t.clip_mode = o.clip_mode == "norm" ? train::ClipMode::kNorm : train::ClipMode::kValue;
   t.max_nonfinite_steps = o.max_nonfinite_steps;

@@ -88,7 +88,9 @@ Settings run_settings(const CLI::App& command);
 std::unique_ptr<train::Optimizer<float>> make_optimizer(const TrainerFlags& flags,
                                                         nn::ParameterTable<float>& params);
 std::unique_ptr<train::LrSchedule> make_schedule(const TrainerFlags& flags, long total);
-train::TrainerOptions trainer_options(const TrainerFlags& flags, long total, const Settings& settings);
+// --eval-val-every 0: once per epoch of `batches_per_epoch`.
+train::TrainerOptions trainer_options(const TrainerFlags& flags, long total, long batches_per_epoch,
+                                      const Settings& settings);
 // --max-iters, or --max-epochs × batches per epoch.
 long total_iterations(const TrainerFlags& flags, long batches_per_epoch);
 

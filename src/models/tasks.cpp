@@ -4,12 +4,14 @@
 
 #include "recur/models/checkpoint.h"
 #include "recur/models/rnn_lm_model.h"
+#include "recur/models/tagger_model.h"
 
 namespace recur::models {
 
 const std::vector<TaskEntry>& tasks() {
   static const std::vector<TaskEntry> all = {
       {kLmTask, "language models over characters", open_lm_model},
+      {kTagTask, "taggers: a tag per word (part of speech, chunks)", open_tagger},
   };
   return all;
 }

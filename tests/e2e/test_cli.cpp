@@ -427,7 +427,7 @@ TEST_F(Cli, CheckpointCommandsReadTheTask) {
     const Result r = run(command);
     EXPECT_NE(r.exit_code, 0) << command;
     EXPECT_NE(r.err.find("forecast.safetensors: holds a model of task 'forecast', which this build of recur "
-                         "does not know (it knows 'lm')"),
+                         "does not know (it knows 'lm', 'tag')"),
               std::string::npos)
         << command << "\nstderr: " << r.err;
   }

@@ -70,7 +70,7 @@ TEST(OpenCheckpoint, AnUnknownTaskNamesTheFileAndTheTask) {
   f.metadata()[kTaskKey] = "forecast";
   EXPECT_TRUE(throws_error_with([&] { open_checkpoint(reparse(f, "runs/other.safetensors")); },
                                 {"runs/other.safetensors: holds a model of task 'forecast', which this build "
-                                 "of recur does not know (it knows 'lm')"}));
+                                 "of recur does not know (it knows 'lm', 'tag')"}));
   EXPECT_TRUE(throws_error_with([&] { open_checkpoint(std::string("/nonexistent/x.safetensors")); },
                                 {"/nonexistent/x.safetensors"}));
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,10 @@ struct GenerateOptions {
   std::uint64_t seed = 123;
 };
 
+struct PredictOptions {
+  bool plain_text = false;  // one sentence a line, words split at whitespace (else the task's file format)
+};
+
 class TaskModel {
  public:
   explicit TaskModel(io::Safetensors file) : file_(std::move(file)) {}
@@ -60,6 +65,10 @@ class TaskModel {
   // text comes first, and the output ends with a line break.
   virtual void generate(const GenerateOptions& options,
                         const std::function<void(std::string_view)>& emit) const;
+  // The task's output for each item read from `in` (the file `source` names), handed to `emit` as
+  // soon as it is made: a tagger's tagged sentences.
+  virtual void predict(std::istream& in, std::string_view source, const PredictOptions& options,
+                       const std::function<void(std::string_view)>& emit) const;
 
  protected:
   // The error for a command this task does not support.

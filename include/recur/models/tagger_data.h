@@ -1,0 +1,58 @@
+// Tagged sentences as a tagger reads them: three vocabularies (words, their code points, tags)
+// built from the training sentences, sentences as ids, and padded batches (models/tagger.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "recur/data/conll.h"
+#include "recur/data/vocab.h"
+#include "recur/models/tagger.h"
+#include "recur/rng.h"
+
+namespace recur::models {
+
+struct TaggerVocabularies {
+  data::Vocab words;  // <pad> <unk>, then by falling frequency (--min-freq)
+  data::Vocab chars;  // <pad> <unk>, then code points in order
+  data::Vocab tags;   // by falling frequency, no specials
+};
+
+TaggerVocabularies tagger_vocabularies(const std::vector<data::TaggedSentence>& train,
+                                       std::int64_t min_word_freq);
+
+// Sentences as ids. Words outside the vocabulary are <unk> (characters too); a gold tag outside it
+// is kept as its text in `gold` (scored as wrong: the model cannot give it) and read as tag 0 by
+// the loss.
+struct EncodedSentences {
+  std::vector<std::vector<std::int32_t>> words, tags;
+  std::vector<std::vector<std::vector<std::int32_t>>> chars;  // per sentence, per word
+  std::vector<std::vector<std::string>> gold;                 // the tags as read
+  std::int64_t unknown_words = 0, unknown_tags = 0, total_words = 0;
+  index_t size() const { return static_cast<index_t>(words.size()); }
+};
+
+EncodedSentences encode_sentences(const std::vector<data::TaggedSentence>& sentences,
+                                  const TaggerVocabularies& vocabularies);
+
+// Sentences `which` as a batch, and their tags (T, B) (0 past each length) in `tags` when given.
+// With `unk_rng`, each word in `rare` (by id) is read as <unk> with probability 1/2, so that <unk>
+// is trained (Lample et al. 2016 do this for words seen once); its characters stay.
+TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<index_t>& which,
+                         std::vector<std::int32_t>* tags = nullptr, Rng* unk_rng = nullptr,
+                         const std::vector<bool>* rare = nullptr, std::int32_t unk = -1);
+
+// What a tagger makes of `sentences`: the mean loss per word, and the scores of its best tags
+// against the gold ones (accuracy; chunk precision, recall and F1). `batch` sentences at a time.
+struct TaggerEvaluation {
+  double loss = 0;
+  std::int64_t words = 0, sentences = 0;
+  double accuracy = 0;
+  bool chunks = false;
+  double precision = 0, recall = 0, f1 = 0;
+};
+TaggerEvaluation evaluate_tagger(const Tagger<float>& model, const TaggerVocabularies& vocabularies,
+                                 const EncodedSentences& sentences, index_t batch = 64);
+
+}  // namespace recur::models

@@ -1,0 +1,42 @@
+// The tagger (models/tagger.h) as a train::TrainingTask: shuffled padded batches of sentences
+// (bucketed by length when asked), <unk> trained by reading each word seen once in training as
+// <unk> half the time, and validation by accuracy, or chunk F1 for chunk tags (B-X / I-X / O),
+// which selects best.safetensors.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "recur/data/sequence_batches.h"
+#include "recur/models/tagger.h"
+#include "recur/models/tagger_data.h"
+#include "recur/train/trainer.h"
+
+namespace recur::models {
+
+class TaggerTask final : public train::TrainingTask {
+ public:
+  // model and vocabularies must outlive the task.
+  TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
+             EncodedSentences validation, const data::SequenceBatchOptions& options);
+
+  nn::ParameterTable<float>& params() override { return model_.params(); }
+  long batches_per_epoch() const override { return batches_.batches_per_epoch(); }
+  train::TrainingBatch training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) override;
+  bool has_validation() const override { return validation_.size() > 0; }
+  // {"loss", "accuracy"} and, for chunk tags, {"precision", "recall", "f1"} (percentages).
+  train::Metrics validate() override;
+  train::BestMetric best_metric() const override;
+  double guessing_loss() const override { return std::log(double(vocabularies_.tags.size())); }  // ln K
+  io::Safetensors model_file() const override;
+
+ private:
+  Tagger<float>& model_;
+  const TaggerVocabularies& vocabularies_;
+  EncodedSentences train_, validation_;
+  data::SequenceBatches batches_;
+  std::vector<bool> rare_;  // by word id: seen once in training
+  bool chunks_ = false;     // the validation tags are chunk tags
+};
+
+}  // namespace recur::models

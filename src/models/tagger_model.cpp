@@ -1,0 +1,172 @@
+#include "recur/models/tagger_model.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "recur/io/parameters_io.h"
+#include "recur/models/checkpoint.h"
+
+namespace recur::models {
+
+namespace {
+
+constexpr const char* kCharsKey = "recur.chars";
+constexpr const char* kTagsKey = "recur.tags";
+
+data::Vocab vocabulary(const io::Safetensors& file, const char* key, index_t size) {
+  const auto it = file.metadata().find(key);
+  RECUR_REQUIRE(
+      it != file.metadata().end(),
+      fmt::format("{}: no {} in the metadata (not a recur tagger checkpoint?)", file.source(), key));
+  data::Vocab v = data::Vocab::from_json(it->second, file.source());
+  RECUR_REQUIRE(v.size() == size, fmt::format("{}: {} holds {} entries, the config says {}", file.source(),
+                                              key, v.size(), size));
+  return v;
+}
+
+data::ColumnFormat format_of(const TaggerConfig& c) {
+  return data::parse_column_format(c.format);
+}
+
+}  // namespace
+
+io::Safetensors tagger_file(const Tagger<float>& model, const TaggerVocabularies& v) {
+  io::Safetensors file;
+  io::store_parameters(file, model.params());
+  file.metadata()[kTaskKey] = kTagTask;
+  file.metadata()[kConfigKey] = model.config().to_json();
+  file.metadata()[kVocabKey] = v.words.to_json();
+  file.metadata()[kCharsKey] = v.chars.to_json();
+  file.metadata()[kTagsKey] = v.tags.to_json();
+  return file;
+}
+
+LoadedTagger load_tagger(io::Safetensors file) {
+  const std::string& source = file.source();
+  const std::string task = checkpoint_task(file);
+  RECUR_REQUIRE(task == kTagTask, fmt::format("{}: holds a '{}' model, not a tagger", source, task));
+  const auto config_text = file.metadata().find(kConfigKey);
+  RECUR_REQUIRE(config_text != file.metadata().end(),
+                fmt::format("{}: no {} in the metadata", source, kConfigKey));
+  const TaggerConfig config = TaggerConfig::from_json(config_text->second, source);
+  LoadedTagger loaded;
+  loaded.vocabularies.words = vocabulary(file, kVocabKey, config.word_vocab_size);
+  loaded.vocabularies.chars = vocabulary(file, kCharsKey, config.char_vocab_size);
+  loaded.vocabularies.tags = vocabulary(file, kTagsKey, config.num_tags);
+  // The header against the config before the model is allocated (the config is input, not truth).
+  io::check_parameter_shapes(file, Tagger<float>::parameter_shapes(config), {kTrainingPrefix});
+  loaded.model = std::make_unique<Tagger<float>>(config);
+  io::load_parameters(file, loaded.model->params(), {kTrainingPrefix});
+  loaded.file = std::move(file);
+  return loaded;
+}
+
+std::unique_ptr<TaskModel> open_tagger(io::Safetensors file) {
+  return std::make_unique<TaggerModel>(load_tagger(std::move(file)));
+}
+
+TaggerModel::TaggerModel(LoadedTagger loaded)
+    : TaskModel(std::move(loaded.file)),
+      model_(std::move(loaded.model)),
+      vocabularies_(std::move(loaded.vocabularies)) {}
+
+std::vector<std::pair<std::string, std::string>> TaggerModel::describe() const {
+  std::string tags;
+  for (const std::string& t : vocabularies_.tags.tokens()) tags += (tags.empty() ? "" : " ") + t;
+  const TaggerConfig& c = model_->config();
+  return {{"reads", fmt::format("{} files, tags in column {}", c.format, c.column)},
+          {"words", fmt::format("{} (with <pad> <unk>), {} characters", vocabularies_.words.size(),
+                                vocabularies_.chars.size())},
+          {"tags", fmt::format("{}: {}", vocabularies_.tags.size(), tags)}};
+}
+
+Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
+                                 const EvaluateOptions&) const {
+  const TaggerConfig& c = model_->config();
+  std::istringstream in{std::string(text)};
+  data::TaggedSentenceReader reader(in, format_of(c), c.column, std::string(source));
+  std::vector<data::TaggedSentence> sentences;
+  while (auto s = reader.next()) sentences.push_back(std::move(*s));
+  RECUR_REQUIRE(!sentences.empty(), fmt::format("{} holds no sentence", source));
+  const EncodedSentences encoded = encode_sentences(sentences, vocabularies_);
+  const TaggerEvaluation e = evaluate_tagger(*model_, vocabularies_, encoded);
+  nlohmann::ordered_json j{{"accuracy", e.accuracy},
+                           {"loss", e.loss},
+                           {"tokens", e.words},
+                           {"sentences", e.sentences},
+                           {"unknown_words", encoded.unknown_words},
+                           {"unknown_tags", encoded.unknown_tags}};
+  std::string summary =
+      fmt::format("{}: {} sentences, {} words: accuracy {:.2f}%", source, e.sentences, e.words, e.accuracy);
+  if (e.chunks) {
+    j["precision"] = e.precision;
+    j["recall"] = e.recall;
+    j["f1"] = e.f1;
+    summary +=
+        fmt::format(", chunks precision {:.2f}% recall {:.2f}% F1 {:.2f}", e.precision, e.recall, e.f1);
+  }
+  if (encoded.unknown_tags > 0)
+    summary += fmt::format(" ({} gold tags the model does not know, counted wrong)", encoded.unknown_tags);
+  return {j.dump(), summary};
+}
+
+void TaggerModel::predict(std::istream& in, std::string_view source, const PredictOptions& options,
+                          const std::function<void(std::string_view)>& emit) const {
+  const TaggerConfig& c = model_->config();
+  const auto tag_sentence = [&](const std::vector<std::string>& words) {
+    data::TaggedSentence s;
+    s.words = words;
+    EncodedSentences encoded = encode_sentences({s}, vocabularies_);
+    const TaggerBatch batch = tagger_batch(encoded, {0});
+    const std::vector<std::int32_t> best = model_->decode(batch);
+    std::vector<std::string> tags;
+    for (std::int32_t id : best) tags.push_back(vocabularies_.tags.token(id));
+    return tags;
+  };
+  if (options.plain_text) {
+    std::string line;
+    while (std::getline(in, line)) {
+      const std::vector<std::string> words = data::split_words(line);
+      std::string out;
+      if (!words.empty()) {
+        const std::vector<std::string> tags = tag_sentence(words);
+        for (size_t i = 0; i < words.size(); ++i)
+          out += fmt::format("{}{}/{}", i ? " " : "", words[i], tags[i]);
+      }
+      out += '\n';
+      emit(out);
+    }
+    return;
+  }
+  const data::ColumnFormat format = format_of(c);
+  data::TaggedSentenceReader reader(in, format, 0, std::string(source));
+  while (auto s = reader.next()) {
+    const std::vector<std::string> tags = tag_sentence(s->words);
+    std::vector<std::string> lines = s->lines;
+    for (size_t w = 0; w < s->words.size(); ++w) {
+      std::string& line = lines[static_cast<size_t>(s->word_line[w])];
+      // The tag column filled in (added when the line has fewer columns).
+      const char separator = format == data::ColumnFormat::kConllu ? '\t' : ' ';
+      std::vector<std::string> columns;
+      std::string field;
+      std::istringstream fields(line);
+      if (format == data::ColumnFormat::kConllu) {
+        while (std::getline(fields, field, '\t')) columns.push_back(field);
+      } else {
+        while (fields >> field) columns.push_back(field);
+      }
+      if (static_cast<int>(columns.size()) < c.column) columns.resize(static_cast<size_t>(c.column), "_");
+      columns[static_cast<size_t>(c.column - 1)] = tags[w];
+      line.clear();
+      for (size_t i = 0; i < columns.size(); ++i) line += (i ? std::string(1, separator) : "") + columns[i];
+    }
+    std::string out;
+    for (const std::string& line : lines) out += line + '\n';
+    out += '\n';
+    emit(out);
+  }
+}
+
+}  // namespace recur::models

@@ -1,0 +1,60 @@
+#include "recur/models/tagger_task.h"
+
+#include "recur/models/tag_scores.h"
+#include "recur/models/tagger_model.h"
+
+namespace recur::models {
+
+namespace {
+
+bool all_chunk_tags(const EncodedSentences& sentences) {
+  TagScorer scorer;
+  for (const auto& gold : sentences.gold) scorer.add(gold, gold);
+  return sentences.size() > 0 && scorer.chunk_tags();
+}
+
+}  // namespace
+
+TaggerTask::TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
+                       EncodedSentences validation, const data::SequenceBatchOptions& options)
+    : model_(model),
+      vocabularies_(vocabularies),
+      train_(std::move(train)),
+      validation_(std::move(validation)),
+      batches_(train_.words, options),
+      rare_(static_cast<size_t>(vocabularies.words.size()), false),
+      chunks_(all_chunk_tags(validation_)) {
+  std::vector<std::int64_t> counts(static_cast<size_t>(vocabularies.words.size()), 0);
+  for (const auto& sentence : train_.words)
+    for (std::int32_t w : sentence) ++counts[static_cast<size_t>(w)];
+  for (size_t w = 0; w < counts.size(); ++w)
+    rare_[w] = counts[w] == 1 && !vocabularies.words.is_special(static_cast<std::int32_t>(w));
+}
+
+train::TrainingBatch TaggerTask::training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) {
+  std::vector<std::int32_t> tags;
+  const TaggerBatch batch = tagger_batch(train_, batches_.batch_items(epoch, index), &tags, &rng, &rare_,
+                                         vocabularies_.words.unk());
+  return {model_.loss(tape, batch, tags, true, &rng), batch.num_words()};
+}
+
+train::Metrics TaggerTask::validate() {
+  const TaggerEvaluation e = evaluate_tagger(model_, vocabularies_, validation_);
+  train::Metrics m{{"loss", e.loss}, {"accuracy", e.accuracy}};
+  if (chunks_) {
+    m["precision"] = e.precision;
+    m["recall"] = e.recall;
+    m["f1"] = e.f1;
+  }
+  return m;
+}
+
+train::BestMetric TaggerTask::best_metric() const {
+  return {chunks_ ? "f1" : "accuracy", true};
+}
+
+io::Safetensors TaggerTask::model_file() const {
+  return tagger_file(model_, vocabularies_);
+}
+
+}  // namespace recur::models

@@ -1,0 +1,135 @@
+// recur train tag → eval → predict → resume, on small files cut from the shipped data
+// (tests/fixtures/tagging): UD English EWT for parts of speech (CoNLL-U, softmax) and CoNLL-2000
+// for chunks (column file, CRF).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_test.h"
+
+namespace recur {
+namespace {
+
+const std::string kFixtures = RECUR_FIXTURE_DIR "/tagging/";
+
+std::string small_tagger() {
+  return "--rnn-size 24 --embedding-size 24 --char-embedding-size 8 --char-rnn-size 8 --batch-size 8 "
+         "--learning-rate 0.01 --progress log --seed 3";
+}
+
+nlohmann::json last_json_line(const std::string& out) {
+  const size_t end = out.find_last_not_of('\n');
+  const size_t begin = out.rfind('\n', end);
+  return nlohmann::json::parse(out.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Parts of speech from CoNLL-U: training writes the run directory, selects the best model by
+// accuracy, and learns far past the most frequent tag; eval scores a file; predict writes the file
+// back with the column filled in, and tags plain text.
+TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
+  const Result trained =
+      run("train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " + kFixtures +
+          "ewt_dev_40.conllu.gz --max-epochs 6 --checkpoint-dir pos " + small_tagger());
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  for (const char* file :
+       {"best.safetensors", "last.safetensors", "metrics.jsonl", "loss.svg", "config.toml"})
+    EXPECT_TRUE(fs::exists(dir_ / "pos" / file)) << file;
+  EXPECT_NE(trained.err.find("best val accuracy"), std::string::npos) << trained.err;
+  EXPECT_NE(slurp(dir_ / "pos/metrics.jsonl").find("\"val_accuracy\""), std::string::npos);
+
+  const Result eval = run("eval pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const nlohmann::json m = last_json_line(eval.out);
+  EXPECT_EQ(m.at("tokens"), 960);
+  EXPECT_EQ(m.at("sentences"), 40);
+  EXPECT_FALSE(m.contains("f1"));  // parts of speech are not chunks
+  // NOUN, the most frequent tag, is 17% of these words: the tagger must have learned more.
+  EXPECT_GT(m.at("accuracy").get<double>(), 50.0) << eval.out;
+
+  const Result predicted = run("predict pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz");
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  const std::vector<std::string> out = lines_of(predicted.out);
+  size_t words = 0, comments = 0;
+  for (const std::string& line : out) {
+    if (line.rfind("#", 0) == 0) ++comments;
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> columns;
+    std::istringstream fields(line);
+    for (std::string f; std::getline(fields, f, '\t');) columns.push_back(f);
+    ASSERT_EQ(columns.size(), 10u) << line;
+    if (columns[0].find_first_of("-.") == std::string::npos) {
+      ++words;
+      EXPECT_NE(columns[3], "_") << line;
+    }
+  }
+  EXPECT_EQ(words, 960u);
+  EXPECT_GE(comments, 80u);  // sent_id and text of each sentence, kept
+
+  std::ofstream(dir_ / "plain.txt") << "The cat sat on the mat .\n\nI like it\n";
+  const Result text = run("predict pos/best.safetensors plain.txt --text");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const std::vector<std::string> tagged = lines_of(text.out);
+  ASSERT_EQ(tagged.size(), 3u) << text.out;
+  EXPECT_EQ(tagged[0].rfind("The/", 0), 0u) << tagged[0];
+  EXPECT_EQ(std::count(tagged[0].begin(), tagged[0].end(), '/'), 7);
+  EXPECT_TRUE(tagged[1].empty());
+}
+
+// Chunks from a column file with the CRF: the chunk scores come with the accuracy, and F1 selects
+// the best model.
+TEST_F(Cli, TaggerWithACrfChunks) {
+  const Result trained =
+      run("train tag --data " + kFixtures + "conll2000_train_120.txt.gz --val-data " + kFixtures +
+          "conll2000_test_40.txt.gz --crf --max-epochs 4 --checkpoint-dir chunk " + small_tagger());
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  EXPECT_NE(trained.err.find("best val f1"), std::string::npos) << trained.err;
+  const Result eval = run("eval chunk/best.safetensors " + kFixtures + "conll2000_test_40.txt.gz --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const nlohmann::json m = last_json_line(eval.out);
+  for (const char* key : {"accuracy", "precision", "recall", "f1", "tokens", "sentences"})
+    EXPECT_TRUE(m.contains(key)) << key << ": " << eval.out;
+  EXPECT_GT(m.at("f1").get<double>(), 20.0) << eval.out;
+  EXPECT_EQ(m.at("sentences"), 40);
+}
+
+// Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight.
+TEST_F(Cli, TaggerResumeIsExact) {
+  const std::string common = "train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " +
+                             kFixtures + "ewt_dev_40.conllu.gz --crf " + small_tagger();
+  ASSERT_EQ(run(common + " --max-epochs 2 --checkpoint-dir straight").exit_code, 0);
+  ASSERT_EQ(run(common + " --max-epochs 1 --checkpoint-dir split").exit_code, 0);
+  const Result resumed = run("train tag --resume split/last.safetensors --max-epochs 2");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(same_model(dir_ / "straight/last.safetensors", dir_ / "split/last.safetensors"));
+}
+
+// Bad input is named: a malformed line, a missing column.
+TEST_F(Cli, TaggerBadInputIsNamed) {
+  std::ofstream(dir_ / "bad.conllu") << "1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n";
+  const Result bad = run("train tag --data bad.conllu --max-epochs 1 " + small_tagger());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("bad.conllu:2: a CoNLL-U line has 10 tab-separated columns, this one has 4"),
+            std::string::npos)
+      << bad.err;
+  const Result column =
+      run("train tag --data " + kFixtures + "conll2000_train_120.txt.gz --column 5 " + small_tagger());
+  EXPECT_EQ(column.exit_code, 1);
+  EXPECT_NE(column.err.find("conll2000_train_120.txt.gz:1: no column 5 (the lines have 3)"),
+            std::string::npos)
+      << column.err;
+}
+
+}  // namespace
+}  // namespace recur

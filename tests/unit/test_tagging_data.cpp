@@ -1,0 +1,228 @@
+// Tagging data: the CoNLL-U and CoNLL column readers (data/conll.h) on hand-written edge cases and
+// the shipped files, and the tag scores (models/tag_scores.h) against conlleval's own numbers.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "recur/data/conll.h"
+#include "recur/models/tag_scores.h"
+#include "test_util.h"
+
+namespace recur {
+namespace {
+
+using data::ColumnFormat;
+using data::TaggedSentence;
+using data::TaggedSentenceReader;
+using testing::throws_error_with;
+using Strings = std::vector<std::string>;
+
+std::vector<TaggedSentence> read_all(const std::string& text, ColumnFormat format, int column,
+                                     const std::string& source = "f.txt") {
+  std::istringstream in(text);
+  TaggedSentenceReader reader(in, format, column, source);
+  std::vector<TaggedSentence> out;
+  while (auto s = reader.next()) out.push_back(std::move(*s));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers
+
+// Comments are kept with their sentence; multiword tokens and empty nodes are kept as lines but
+// are not words; CRLF reads as LF; several blank lines are one break; the last sentence needs no
+// blank line after it.
+TEST(ConllReader, ConlluWordsTagsAndTheLinesToWriteBack) {
+  const std::string text =
+      "# sent_id = 1\r\n"
+      "# text = Don't go.\r\n"
+      "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\r\n"
+      "1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_\r\n"
+      "2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_\r\n"
+      "3\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\tSpaceAfter=No\r\n"
+      "3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t0:root\t_\r\n"
+      "4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\r\n"
+      "\r\n\r\n\n"
+      "1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_\n";
+  const auto upos = read_all(text, ColumnFormat::kConllu, 4);
+  ASSERT_EQ(upos.size(), 2u);
+  EXPECT_EQ(upos[0].words, (Strings{"Do", "n't", "go", "."}));
+  EXPECT_EQ(upos[0].tags, (Strings{"AUX", "PART", "VERB", "PUNCT"}));
+  EXPECT_EQ(upos[0].lines.size(), 8u);  // 2 comments, the range, 4 words, the empty node
+  EXPECT_EQ(upos[0].lines[0], "# sent_id = 1");
+  EXPECT_EQ(upos[0].word_line, (std::vector<index_t>{3, 4, 5, 7}));
+  EXPECT_EQ(upos[0].lines[5].back(), 'o');  // "…SpaceAfter=No" without its \r
+  EXPECT_EQ(upos[0].first_line, 1);
+  EXPECT_EQ(upos[1].words, (Strings{"Yes"}));
+  EXPECT_EQ(upos[1].first_line, 12);
+  EXPECT_EQ(read_all(text, ColumnFormat::kConllu, 5)[0].tags, (Strings{"VBP", "RB", "VB", "."}));
+  // Without a tag column: words only (what predict reads).
+  const auto words = read_all(text, ColumnFormat::kConllu, 0);
+  EXPECT_EQ(words[0].words, upos[0].words);
+  EXPECT_TRUE(words[0].tags.empty());
+}
+
+TEST(ConllReader, ConllColumnsSeparatedByAnyWhitespace) {
+  const auto s = read_all("Confidence NN B-NP\nin\tIN  B-PP\n\nThe DT B-NP\r\n", ColumnFormat::kConll, 3);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].words, (Strings{"Confidence", "in"}));
+  EXPECT_EQ(s[0].tags, (Strings{"B-NP", "B-PP"}));
+  EXPECT_EQ(s[1].tags, (Strings{"B-NP"}));
+  EXPECT_EQ(read_all("a DT B-NP\n", ColumnFormat::kConll, 2)[0].tags, (Strings{"DT"}));
+}
+
+// A malformed line is an error naming the file and line.
+TEST(ConllReader, MalformedLinesAreErrorsNamingFileAndLine) {
+  const auto fails = [](const std::string& text, ColumnFormat format, int column, const std::string& says) {
+    return throws_error_with([&] { read_all(text, format, column, "x.conllu"); }, {says});
+  };
+  const std::string good = "1\ta\ta\tDET\tDT\t_\t0\troot\t_\t_\n";
+  EXPECT_TRUE(fails(good + "2\tb\tb\tNOUN\tNN\t_\t1\tdep\t_\n", ColumnFormat::kConllu, 4,
+                    "x.conllu:2: a CoNLL-U line has 10 tab-separated columns, this one has 9"));
+  EXPECT_TRUE(fails("one\ta\ta\tDET\tDT\t_\t0\troot\t_\t_\n", ColumnFormat::kConllu, 4,
+                    "x.conllu:1: 'one' is not a CoNLL-U ID (1, 2-3 or 8.1)"));
+  EXPECT_TRUE(fails(good + "2\tb\tb\t_\tNN\t_\t1\tdep\t_\t_\n", ColumnFormat::kConllu, 4,
+                    "x.conllu:2: the word 'b' has no tag in column 4"));
+  EXPECT_TRUE(fails("# only a comment\n\n" + good, ColumnFormat::kConllu, 4,
+                    "x.conllu:2: the sentence that starts at line 1 has no words"));
+  EXPECT_TRUE(fails("a DT B-NP\nb NN\n", ColumnFormat::kConll, 3,
+                    "x.conllu:2: 2 columns, where the file's first line has 3"));
+  EXPECT_TRUE(fails("a DT B-NP\n", ColumnFormat::kConll, 4, "x.conllu:1: no column 4 (the lines have 3)"));
+}
+
+TEST(ConllReader, FormatAndColumnFlags) {
+  EXPECT_EQ(data::parse_column_format("conllu"), ColumnFormat::kConllu);
+  EXPECT_EQ(data::parse_column_format("conll"), ColumnFormat::kConll);
+  EXPECT_TRUE(
+      throws_error_with([] { data::parse_column_format("csv"); }, {"--format must be conllu", "'csv'"}));
+  EXPECT_EQ(data::parse_tag_column("upos", ColumnFormat::kConllu), 4);
+  EXPECT_EQ(data::parse_tag_column("xpos", ColumnFormat::kConllu), 5);
+  EXPECT_EQ(data::parse_tag_column("3", ColumnFormat::kConll), 3);
+  EXPECT_TRUE(throws_error_with([] { data::parse_tag_column("upos", ColumnFormat::kConll); },
+                                {"--column upos names a CoNLL-U column"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_tag_column("1", ColumnFormat::kConll); },
+                                {"--column must be upos, xpos or a column number from 2", "got '1'"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_tag_column("11", ColumnFormat::kConllu); }, {"got '11'"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_tag_column("2", ColumnFormat::kConllu); },
+                                {"--column 2 is the CoNLL-U word (FORM)"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_tag_column("4x", ColumnFormat::kConllu); }, {"got '4x'"}));
+}
+
+// The shipped files read whole, with the counts their SOURCE.md states.
+TEST(ConllReader, TheShippedFilesHaveTheirStatedSize) {
+  const auto dev = data::read_tagged_file(RECUR_DATA_DIR "/ud_english_ewt/en_ewt-ud-dev.conllu.gz",
+                                          ColumnFormat::kConllu, 4);
+  size_t words = 0;
+  for (const auto& s : dev) words += s.words.size();
+  EXPECT_EQ(dev.size(), 2001u);
+  EXPECT_EQ(words, 25147u);
+  EXPECT_EQ(dev[0].words[0], "From");
+  EXPECT_EQ(dev[0].tags[0], "ADP");
+  const auto test = data::read_tagged_file(RECUR_DATA_DIR "/conll2000/test.txt.gz", ColumnFormat::kConll, 3);
+  words = 0;
+  for (const auto& s : test) words += s.words.size();
+  EXPECT_EQ(test.size(), 2012u);
+  EXPECT_EQ(words, 47377u);
+  EXPECT_TRUE(throws_error_with(
+      [] { data::read_tagged_file(RECUR_DATA_DIR "/conll2000/test.txt.gz", ColumnFormat::kConllu, 4); },
+      {"test.txt.gz:1: a CoNLL-U line has 10 tab-separated columns, this one has 1"}));
+}
+
+TEST(ConllReader, PlainTextWords) {
+  EXPECT_EQ(data::split_words("  The cat\tsat .\r\n"), (Strings{"The", "cat", "sat", "."}));
+  EXPECT_TRUE(data::split_words(" \t ").empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scores
+
+// conlleval's numbers on tests/fixtures/tagging/conll2000_guessed.txt (see its README), count for
+// count: overall, per chunk type, and the token accuracy.
+TEST(TagScores, ReproduceConllevalOnAFixture) {
+  std::ifstream in(RECUR_FIXTURE_DIR "/tagging/conll2000_guessed.txt");
+  ASSERT_TRUE(in) << "missing fixture";
+  models::TagScorer scorer;
+  Strings gold, guess;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) {
+      scorer.add(gold, guess);
+      gold.clear();
+      guess.clear();
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string word, pos, g, h;
+    fields >> word >> pos >> g >> h;
+    gold.push_back(g);
+    guess.push_back(h);
+  }
+  if (!gold.empty()) scorer.add(gold, guess);
+  EXPECT_EQ(scorer.sentences(), 80);
+  EXPECT_EQ(scorer.tokens(), 1816);
+  EXPECT_TRUE(scorer.chunk_tags());
+  const models::ChunkCounts& all = scorer.chunks();
+  EXPECT_EQ(all.gold, 866);
+  EXPECT_EQ(all.guessed, 972);
+  EXPECT_EQ(all.correct, 695);
+  // conlleval prints two decimals: 87.22%, 71.50%, 80.25%, 75.63.
+  constexpr double kPrinted = 0.005;
+  EXPECT_NEAR(scorer.accuracy(), 87.22, kPrinted);
+  EXPECT_NEAR(scorer.accuracy(), 100.0 * 1584 / 1816, 1e-12);
+  EXPECT_NEAR(all.precision(), 71.50, kPrinted);
+  EXPECT_NEAR(all.recall(), 80.25, kPrinted);
+  EXPECT_NEAR(all.f1(), 75.63, kPrinted);
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>> types = {
+      {"ADJP", 8, 8, 24},    {"ADVP", 19, 21, 36}, {"NP", 368, 492, 548},
+      {"PP", 163, 188, 178}, {"SBAR", 8, 9, 28},   {"VP", 129, 148, 158}};
+  ASSERT_EQ(scorer.chunks_by_type().size(), types.size());
+  for (const auto& [type, correct, gold_n, guessed_n] : types) {
+    SCOPED_TRACE(type);
+    const models::ChunkCounts& c = scorer.chunks_by_type().at(type);
+    EXPECT_EQ(c.correct, correct);
+    EXPECT_EQ(c.gold, gold_n);
+    EXPECT_EQ(c.guessed, guessed_n);
+  }
+  EXPECT_NEAR(scorer.chunks_by_type().at("SBAR").f1(), 43.24, kPrinted);
+}
+
+// The rules on a case small enough to check by hand (conlleval gives the same: 1 of 4 and 4).
+// Gold I-NP I-NP O I-VP B-NP has chunks NP(a b), VP(d), NP(e): an I- without a B- starts a chunk.
+// The guess I-NP B-NP O B-VP I-VP has NP(a), NP(b), VP(d e). None match; the second sentence's one
+// chunk does. Precision = recall = 1/4.
+TEST(TagScores, AnIWithoutABStartsAChunk) {
+  models::TagScorer scorer;
+  scorer.add({"I-NP", "I-NP", "O", "I-VP", "B-NP"}, {"I-NP", "B-NP", "O", "B-VP", "I-VP"});
+  scorer.add({"I-NP"}, {"I-NP"});
+  EXPECT_EQ(scorer.chunks().gold, 4);
+  EXPECT_EQ(scorer.chunks().guessed, 4);
+  EXPECT_EQ(scorer.chunks().correct, 1);
+  EXPECT_DOUBLE_EQ(scorer.chunks().f1(), 25.0);
+  EXPECT_DOUBLE_EQ(scorer.accuracy(), 50.0);  // a, c, f
+  EXPECT_EQ(scorer.chunks_by_type().at("NP").correct, 1);
+  // A chunk open at the end of one sentence does not run into the next.
+  models::TagScorer split;
+  split.add({"B-NP"}, {"B-NP"});
+  split.add({"I-NP"}, {"I-NP"});
+  EXPECT_EQ(split.chunks().correct, 2);
+  EXPECT_EQ(split.chunks().gold, 2);
+}
+
+TEST(TagScores, PartOfSpeechTagsAreNotChunks) {
+  models::TagScorer scorer;
+  scorer.add({"DT", "NN", "VBZ"}, {"DT", "NN", "NNS"});
+  EXPECT_FALSE(scorer.chunk_tags());
+  EXPECT_NEAR(scorer.accuracy(), 200.0 / 3, 1e-12);
+  EXPECT_EQ(scorer.by_tag().at("NN").correct, 1);
+  EXPECT_EQ(scorer.by_tag().at("NNS").guessed, 1);
+  EXPECT_EQ(scorer.by_tag().at("VBZ").gold, 1);
+  EXPECT_EQ(scorer.by_tag().at("VBZ").correct, 0);
+  EXPECT_TRUE(
+      throws_error_with([&] { scorer.add({"DT"}, {}); }, {"sentence 2 has 1 gold tags and 0 guessed"}));
+}
+
+}  // namespace
+}  // namespace recur

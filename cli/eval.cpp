@@ -43,6 +43,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--chunk", o.evaluate.chunk, "steps per forward pass (the state is carried across)")
       ->check(CLI::Range(1L, 1L << 20))
       ->capture_default_str();
+  cmd->add_option("--report", o.evaluate.report_dir,
+                  "a directory for the task's reports (a tagger: tags.tsv per tag, confusion.svg)");
   add_threads_option(*cmd, o.threads);
   cmd->callback([options] { run_eval(*options); });
 }

@@ -107,6 +107,7 @@ void TagScorer::add(const std::vector<std::string>& gold, const std::vector<std:
       ++by_tag_[gold[i]].gold;
       ++by_tag_[guessed[i]].guessed;
       by_tag_[gold[i]].correct += right;
+      ++confusion_[{gold[i], guessed[i]}];
       chunk_tags_ = chunk_tags_ && looks_like_chunk_tag(gold[i]);
     }
     last_gold = g;

@@ -108,6 +108,7 @@ TaggerEvaluation evaluate_tagger(const Tagger<float>& model, const TaggerVocabul
   e.precision = scorer.chunks().precision();
   e.recall = scorer.chunks().recall();
   e.f1 = scorer.chunks().f1();
+  e.scores = std::move(scorer);
   return e;
 }
 

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "recur/io/parameters_io.h"
 #include "recur/models/checkpoint.h"
+#include "recur/models/tag_report.h"
 
 namespace recur::models {
 
@@ -83,7 +85,7 @@ std::vector<std::pair<std::string, std::string>> TaggerModel::describe() const {
 }
 
 Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
-                                 const EvaluateOptions&) const {
+                                 const EvaluateOptions& options) const {
   const TaggerConfig& c = model_->config();
   std::istringstream in{std::string(text)};
   data::TaggedSentenceReader reader(in, format_of(c), c.column, std::string(source));
@@ -109,6 +111,11 @@ Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
   }
   if (encoded.unknown_tags > 0)
     summary += fmt::format(" ({} gold tags the model does not know, counted wrong)", encoded.unknown_tags);
+  if (!options.report_dir.empty()) {
+    std::filesystem::create_directories(options.report_dir);
+    write_tag_reports(options.report_dir, e.scores, fmt::format("{} on {}", file().source(), source));
+    summary += fmt::format("; tags.tsv and confusion.svg in {}", options.report_dir);
+  }
   return {j.dump(), summary};
 }
 

@@ -1,5 +1,6 @@
 #include "recur/models/tagger_task.h"
 
+#include "recur/models/tag_report.h"
 #include "recur/models/tag_scores.h"
 #include "recur/models/tagger_model.h"
 
@@ -39,18 +40,23 @@ train::TrainingBatch TaggerTask::training_batch(ag::Tape<float>& tape, long epoc
 }
 
 train::Metrics TaggerTask::validate() {
-  const TaggerEvaluation e = evaluate_tagger(model_, vocabularies_, validation_);
+  TaggerEvaluation e = evaluate_tagger(model_, vocabularies_, validation_);
   train::Metrics m{{"loss", e.loss}, {"accuracy", e.accuracy}};
   if (chunks_) {
     m["precision"] = e.precision;
     m["recall"] = e.recall;
     m["f1"] = e.f1;
   }
+  last_scores_ = std::move(e.scores);
   return m;
 }
 
 train::BestMetric TaggerTask::best_metric() const {
   return {chunks_ ? "f1" : "accuracy", true};
+}
+
+void TaggerTask::write_best_reports(const std::filesystem::path& dir) const {
+  write_tag_reports(dir, last_scores_, "best.safetensors on the validation data");
 }
 
 io::Safetensors TaggerTask::model_file() const {

@@ -324,6 +324,7 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
       best_value_ = value;
       best_iteration_ = iteration_;
       save(dir / "best.safetensors", false);
+      task_.write_best_reports(dir);
       note = " (best, saved best.safetensors)";
     }
     note = fmt::format("val {}{}", shown, note);

@@ -57,6 +57,17 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
   EXPECT_FALSE(m.contains("f1"));  // parts of speech are not chunks
   // NOUN, the most frequent tag, is 17% of these words: the tagger must have learned more.
   EXPECT_GT(m.at("accuracy").get<double>(), 50.0) << eval.out;
+  // The best model's per-tag table and confusion matrix beside it, and from eval --report.
+  for (const char* file : {"pos/tags.tsv", "pos/confusion.svg"}) EXPECT_TRUE(fs::exists(dir_ / file)) << file;
+  ASSERT_EQ(run("eval pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz --report report").exit_code,
+            0);
+  long gold = 0;
+  for (const std::string& line : lines_of(slurp(dir_ / "report/tags.tsv"))) {
+    if (line.empty() || line[0] == '#' || line.rfind("tag\t", 0) == 0) continue;
+    gold += std::stol(line.substr(line.find('\t') + 1));
+  }
+  EXPECT_EQ(gold, 960);  // every word counted once, under its gold tag
+  EXPECT_NE(slurp(dir_ / "report/confusion.svg").find("<svg"), std::string::npos);
 
   const Result predicted = run("predict pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz");
   ASSERT_EQ(predicted.exit_code, 0) << predicted.err;

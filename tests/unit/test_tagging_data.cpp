@@ -2,6 +2,7 @@
 // the shipped files, and the tag scores (models/tag_scores.h) against conlleval's own numbers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "recur/data/conll.h"
+#include "recur/models/tag_report.h"
 #include "recur/models/tag_scores.h"
 #include "test_util.h"
 
@@ -209,6 +211,24 @@ TEST(TagScores, AnIWithoutABStartsAChunk) {
   split.add({"I-NP"}, {"I-NP"});
   EXPECT_EQ(split.chunks().correct, 2);
   EXPECT_EQ(split.chunks().gold, 2);
+}
+
+// The per-tag table and the confusion matrix of a small case, by hand.
+TEST(TagScores, PerTagTableAndConfusionMatrix) {
+  models::TagScorer scorer;
+  scorer.add({"DT", "NN", "NN", "VBZ"}, {"DT", "NN", "VBZ", "VBZ"});
+  EXPECT_EQ(scorer.confusion().at({"NN", "VBZ"}), 1);
+  EXPECT_EQ(scorer.confusion().at({"NN", "NN"}), 1);
+  EXPECT_EQ(models::tag_table(scorer, "t"),
+            "# t: 4 words, accuracy 75.00%\n"
+            "tag\tgold\tpredicted\tcorrect\tprecision\trecall\tf1\n"
+            "NN\t2\t1\t1\t100.00\t50.00\t66.67\n"
+            "DT\t1\t1\t1\t100.00\t100.00\t100.00\n"
+            "VBZ\t1\t2\t1\t50.00\t100.00\t66.67\n");
+  const std::string svg = models::confusion_svg(scorer, "t");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 9, true);
+  EXPECT_NE(svg.find(">VBZ</text>"), std::string::npos);
 }
 
 TEST(TagScores, PartOfSpeechTagsAreNotChunks) {

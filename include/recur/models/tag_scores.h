@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace recur::models {
@@ -47,12 +48,15 @@ class TagScorer {
     std::int64_t gold = 0, guessed = 0, correct = 0;
   };
   const std::map<std::string, TagCounts>& by_tag() const { return by_tag_; }
+  // Tokens by (gold tag, guessed tag), for the confusion matrix.
+  const std::map<std::pair<std::string, std::string>, std::int64_t>& confusion() const { return confusion_; }
 
  private:
   std::int64_t tokens_ = 0, correct_tags_ = 0, sentences_ = 0;
   ChunkCounts chunks_;
   std::map<std::string, ChunkCounts> by_type_;
   std::map<std::string, TagCounts> by_tag_;
+  std::map<std::pair<std::string, std::string>, std::int64_t> confusion_;
   bool chunk_tags_ = true;
 };
 

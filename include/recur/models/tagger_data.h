@@ -8,6 +8,7 @@
 
 #include "recur/data/conll.h"
 #include "recur/data/vocab.h"
+#include "recur/models/tag_scores.h"
 #include "recur/models/tagger.h"
 #include "recur/rng.h"
 
@@ -51,6 +52,7 @@ struct TaggerEvaluation {
   double accuracy = 0;
   bool chunks = false;
   double precision = 0, recall = 0, f1 = 0;
+  TagScorer scores;  // per tag and per chunk type, and the confusion counts
 };
 TaggerEvaluation evaluate_tagger(const Tagger<float>& model, const TaggerVocabularies& vocabularies,
                                  const EncodedSentences& sentences, index_t batch = 64);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <filesystem>
 #include <vector>
 
 #include "recur/data/sequence_batches.h"
@@ -29,6 +30,8 @@ class TaggerTask final : public train::TrainingTask {
   train::BestMetric best_metric() const override;
   double guessing_loss() const override { return std::log(double(vocabularies_.tags.size())); }  // ln K
   io::Safetensors model_file() const override;
+  // tags.tsv and confusion.svg of the validation that made the model the best.
+  void write_best_reports(const std::filesystem::path& dir) const override;
 
  private:
   Tagger<float>& model_;
@@ -37,6 +40,7 @@ class TaggerTask final : public train::TrainingTask {
   data::SequenceBatches batches_;
   std::vector<bool> rare_;  // by word id: seen once in training
   bool chunks_ = false;     // the validation tags are chunk tags
+  TagScorer last_scores_;   // of the last validation
 };
 
 }  // namespace recur::models

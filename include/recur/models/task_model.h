@@ -24,6 +24,8 @@ namespace recur::models {
 
 struct EvaluateOptions {
   index_t chunk = 1000;  // steps per forward pass; a state carried across passes does not change the result
+  std::string
+      report_dir;  // where a task writes its reports of the evaluation (a tagger's tags.tsv, confusion.svg)
 };
 
 struct Evaluation {

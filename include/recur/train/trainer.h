@@ -82,6 +82,9 @@ class TrainingTask {
   // such loss. A model whose validation loss is over kDivergedOverGuessing times it has diverged:
   // the trainer never saves it and stops the run.
   virtual double guessing_loss() const { return std::numeric_limits<double>::quiet_NaN(); }
+  // Called after best.safetensors was written in `dir`: files that describe the best model's
+  // validation beside it (a tagger's per-tag table and confusion matrix).
+  virtual void write_best_reports(const std::filesystem::path& /*dir*/) const {}
   // The model as a file that stands alone (tensors and the metadata a reader needs).
   virtual io::Safetensors model_file() const = 0;
   // State carried between batches, in and out of last.safetensors (tensor names under "train.").

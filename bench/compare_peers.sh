@@ -6,6 +6,8 @@
 #   gen    LSTM H512, batch 1 (µs per sampled token)
 #   layers LSTM H in {128, 512} B64: recur's recurrent stack alone against oneDNN's training case
 #          (which times the layers alone), for a like-for-like ratio
+#   tag-train, tag-infer  the tagger (bidirectional LSTM 200 + character LSTM, softmax) on UD English
+#          EWT sentences in batches of 32, against the same model in PyTorch (tokens/s = words/s)
 # each at every thread count in THREADS. For one configuration and thread count the engines run
 # back to back (recur, oneDNN, PyTorch), so slow phases of a shared machine hit all of them.
 # oneDNN runs only the LSTM train/infer cases, and only the recurrent layers (bench/peers/dnnl_lstm.cpp).
@@ -162,6 +164,7 @@ configs=(
   "gen lstm 512 1"
   "layers lstm 128 64" "layers lstm 512 64"
   "train lstm 200 20 10000 35" "train lstm 650 20 10000 35"
+  "tag-train lstm 200 32" "tag-infer lstm 200 32"
 )
 for cfg in "${configs[@]}"; do
   vocab=65 seq=100
@@ -181,7 +184,7 @@ for cfg in "${configs[@]}"; do
         "$RECUR" bench --mode "$mode" --model "$recur_model" --hidden "$hidden" --batch "$batch" --threads "$t" \
         --vocab "$vocab" --seq-length "$seq" "${recur_opts[@]}" --json
     fi
-    if [[ $model == lstm && $mode != gen && $vocab == 65 ]]; then # oneDNN runs the layers, not a word LM
+    if [[ $model == lstm && $mode != gen && $mode != tag-* && $vocab == 65 ]]; then # oneDNN: the layers alone
       dnnl_mode=$mode
       [[ $mode == layers ]] && dnnl_mode=train # oneDNN's training case is the layers alone
       run onednn "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" \
@@ -190,6 +193,12 @@ for cfg in "${configs[@]}"; do
     [[ $mode == layers ]] && continue # PyTorch runs whole models only
     wait_policy=()
     ((t > 1)) && wait_policy=(OMP_WAIT_POLICY=PASSIVE)
+    if [[ $mode == tag-* ]]; then # the tagger: same model and UD EWT batches (bench/peers/torch_tagger.py)
+      run pytorch "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
+        "${wait_policy[@]}" "$PY" bench/peers/torch_tagger.py --mode "$mode" --model "$model" --hidden "$hidden" \
+        --batch "$batch" --threads "$t" --reps "$REPS" --min-time "$MIN_TIME" --json
+      continue
+    fi
     run pytorch "$id" "$t" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
       "${wait_policy[@]}" "$PY" bench/peers/torch_charlm.py --mode "$mode" --model "$model" --hidden "$hidden" \
       --batch "$batch" --seq-length "$seq" --vocab "$vocab" --threads "$t" --reps "$REPS" --min-time "$MIN_TIME" --json

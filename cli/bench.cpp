@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_tagger.h"
+#include "bench_timing.h"
 #include "commands.h"
 #include "recur/autograd/functions.h"
 #include "recur/models/rnn_lm.h"
@@ -40,7 +42,6 @@ namespace recur::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
 
 struct BenchConfig {
@@ -63,37 +64,6 @@ struct BenchOptions {
   std::vector<int> suite_threads{1, 2};
   index_t sgemm_size = 1024;
 };
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct Stats {
-  double median = 0, min = 0, max = 0;
-};
-
-Stats stats_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
-}
-
-// Runs `work` (one unit of `tokens` tokens) repeatedly: one warm-up repetition, then `reps`
-// repetitions of at least `min_time` seconds each. Returns tokens per second per repetition.
-template <class Work>
-std::vector<double> measure(int reps, double min_time, double tokens, Work&& work) {
-  std::vector<double> rates;
-  for (int r = -1; r < reps; ++r) {
-    const auto start = Clock::now();
-    long units = 0;
-    do {
-      work();
-      ++units;
-    } while (seconds_since(start) < (r < 0 ? min_time / 4 : min_time));
-    if (r >= 0) rates.push_back(double(units) * tokens / seconds_since(start));
-  }
-  return rates;
-}
 
 // GFLOP/s of SGEMM n³ through recur's seam on the current thread count (median of 5).
 double sgemm_peak(index_t n, double min_time) {
@@ -140,6 +110,9 @@ std::vector<std::int32_t> random_tokens(index_t n, index_t vocab, Rng& rng) {
 
 // Runs one configuration in this process and returns its JSON record (without peak RSS).
 json run_config(const BenchOptions& o) {
+  if (o.config.mode.rfind("tag-", 0) == 0)
+    return bench_tagger(o.config.mode, o.config.model, o.config.hidden, o.config.batch, o.config.threads,
+                        o.reps, o.min_time);
   const BenchConfig& c = o.config;
   set_num_threads(c.threads);
   const double peak = sgemm_peak(o.sgemm_size, std::min(0.3, o.min_time));
@@ -283,6 +256,17 @@ std::vector<BenchConfig> suite(const std::vector<int>& threads) {
 }
 
 void print_row(const json& j) {
+  if (j["mode"].get<std::string>().rfind("tag-", 0) == 0) {
+    fmt::print(
+        "{:<9} {:<6} H{:<4} B{:<3} {} thr  {:9.0f} words/s  [{:.0f}–{:.0f}]  {:7.1f} sentences/s  {:6.0f} "
+        "MB\n",
+        j["mode"].get<std::string>(), j["model"].get<std::string>(), j["hidden"].get<long>(),
+        j["batch"].get<long>(), j["threads"].get<int>(), j["tokens_per_s"].get<double>(),
+        j["tokens_per_s_min"].get<double>(), j["tokens_per_s_max"].get<double>(),
+        j["sentences_per_s"].get<double>(), j["peak_rss_mb"].get<double>());
+    std::fflush(stdout);
+    return;
+  }
   const std::string rate = j["mode"] == "gen"
                                ? fmt::format("{:8.1f} µs/token", j["us_per_token"].get<double>())
                                : fmt::format("{:9.0f} tokens/s", j["tokens_per_s"].get<double>());
@@ -298,8 +282,9 @@ void print_row(const json& j) {
 
 void run_bench(BenchOptions o) {
   for (const std::string& m : {o.config.mode})
-    RECUR_CHECK(m == "train" || m == "infer" || m == "gen" || m == "layers",
-                fmt::format("--mode must be train, infer, gen or layers, got {}", m));
+    RECUR_CHECK(
+        m == "train" || m == "infer" || m == "gen" || m == "layers" || m == "tag-train" || m == "tag-infer",
+        fmt::format("--mode must be train, infer, gen, layers, tag-train or tag-infer, got {}", m));
   nn::parse_cell_kind(o.config.model);  // validates
   const std::vector<BenchConfig> configs =
       o.suite ? suite(o.suite_threads) : std::vector<BenchConfig>{o.config};
@@ -330,7 +315,8 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "end-to-end speed of the RNN LM: train, infer, gen");
   cmd->add_option(
          "--mode", o.config.mode,
-         "train, infer, gen (batch-1 generation) or layers (the recurrent stack alone, forward + backward)")
+         "train, infer, gen (batch-1 generation), layers (the recurrent stack alone, forward + backward), or "
+         "the tagger on UD English EWT: tag-train, tag-infer (words/s)")
       ->capture_default_str();
   // The model-size flags carry train's names (--rnn-size, --num-layers, --batch-size); the short
   // names the peer comparison has always passed stay as aliases.

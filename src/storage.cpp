@@ -69,14 +69,26 @@ class Cache {
     return p;
   }
 
-  // Keeps the block when the limit allows, releasing the oldest idle blocks to make room.
+  // A large block handed out (by the cache or fresh): counted in use until it is given back.
+  void note_in_use(std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_use_ += bytes;
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
+  }
+
+  // Keeps the block when the limit allows, releasing the oldest idle blocks to make room. Idle
+  // bytes stay within the limit and within the most bytes ever in use at once: a loop whose shapes
+  // repeat finds all it needs, and one whose shapes vary (batches of sentences) keeps at most one
+  // working set of blocks it may never ask for again.
   void give(void* p, std::size_t bytes) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!enabled() || bytes > limit_) {
+    in_use_ -= std::min(in_use_, bytes);
+    const std::size_t cap = std::min(limit_, peak_in_use_);
+    if (!enabled() || bytes > cap) {
       std::free(p);
       return;
     }
-    while (stats_.idle_bytes + bytes > limit_) evict_oldest();
+    while (stats_.idle_bytes + bytes > cap) evict_oldest();
     try {
       auto& same = by_size_[bytes];
       same.reserve(same.size() + 1);
@@ -141,6 +153,7 @@ class Cache {
 
   std::mutex mutex_;
   std::size_t limit_;
+  std::size_t in_use_ = 0, peak_in_use_ = 0;  // large blocks handed out
   StorageStats stats_;
   std::list<Block> idle_;
   std::unordered_map<std::size_t, std::vector<BlockIt>> by_size_;
@@ -164,7 +177,15 @@ std::size_t storage_bytes(index_t numel, std::size_t elem_size) {
       !__builtin_mul_overflow(static_cast<std::size_t>(std::max<index_t>(numel, 1)), elem_size, &bytes) &&
           bytes <= std::size_t(-1) - kStorageAlignBytes,
       fmt::format("storage for {} elements of {} bytes overflows", numel, elem_size));
-  return (bytes + kStorageAlignBytes - 1) / kStorageAlignBytes * kStorageAlignBytes;
+  bytes = (bytes + kStorageAlignBytes - 1) / kStorageAlignBytes * kStorageAlignBytes;
+  if (bytes < kStorageCacheMinBytes) return bytes;
+  // A cached size is one of 16 classes per power of two (at most 1/16 = 6.25% unused), so that
+  // batches of varying shape (sentences of different lengths) reuse each other's blocks: with exact
+  // sizes every new length was a miss, and the cache filled to its limit with blocks never reused
+  // (a tagger's inference: 1.4 GB resident for 0.17 GB in use).
+  const int top = 63 - __builtin_clzll(bytes);  // 2^top <= bytes < 2^(top+1)
+  const std::size_t step = std::size_t(1) << (top - 4);
+  return (bytes + step - 1) / step * step;
 }
 
 void* acquire_storage(std::size_t bytes, bool zeroed) {
@@ -176,6 +197,7 @@ void* acquire_storage(std::size_t bytes, bool zeroed) {
   }
   void* p = c.take(bytes);
   if (!p) p = aligned_block(bytes);
+  c.note_in_use(bytes);
   // A fresh block from mmap is already zero, but we cannot tell it from one glibc reused.
   if (zeroed) std::memset(p, 0, bytes);
   return p;

@@ -6,10 +6,12 @@
 // them back with munmap, so without a cache every activation buffer of every step is faulted in and
 // zeroed by the kernel again (measured: ~9% of LSTM training time in page faults).
 //
-// Policy: blocks of at least kStorageCacheMinBytes go back to the cache when their last owner lets
-// go, keyed by their rounded size; an allocation of exactly that size takes the most recently
-// cached one. Idle (cached) bytes stay within a limit (default 1 GiB, environment variable
-// RECUR_STORAGE_CACHE_MB read once at first use, or set_storage_cache_limit()); past it the least
+// Policy: blocks of at least kStorageCacheMinBytes are sized in classes (16 per power of two, at
+// most 6.25% unused) and go back to the cache when their last owner lets go; an allocation of a
+// class takes the most recently cached block of it, so batches whose shapes vary a little (sentences
+// of different lengths) reuse each other's blocks. Idle (cached) bytes stay within a limit (default
+// 1 GiB, environment variable RECUR_STORAGE_CACHE_MB read once at first use, or
+// set_storage_cache_limit()) and within the most bytes ever in use at once; past either the least
 // recently cached blocks are released first. Smaller blocks go straight to aligned_alloc / free.
 // Under AddressSanitizer nothing is cached, so use-after-free of a tensor buffer is still reported.
 #pragma once

@@ -530,7 +530,9 @@ TEST_F(Cli, BenchPrintsOneJsonObjectPerConfiguration) {
   EXPECT_EQ(n.at("batch"), 4);
   const Result bad = run("bench --mode fly");
   EXPECT_NE(bad.exit_code, 0);
-  EXPECT_NE(bad.err.find("--mode must be train, infer, gen or layers"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--mode must be train, infer, gen, layers, tag-train or tag-infer"),
+            std::string::npos)
+      << bad.err;
 }
 
 TEST_F(Cli, HelpListsFlagsWithDefaults) {

@@ -20,9 +20,11 @@
 namespace recur {
 namespace {
 
-constexpr index_t kBig = 76800;                          // floats: 300 KiB, above the cache threshold
-constexpr std::size_t kBigBytes = kBig * sizeof(float);  // already a multiple of 64
-constexpr index_t kOtherBig = 81920;                     // floats: 320 KiB
+constexpr index_t kBig = 76800;  // floats: 300 KiB, above the cache threshold
+// Its 307,200 bytes rounded up to their size class: 16 classes per power of two, so steps of 2^14
+// between 2^18 and 2^19: 19 · 2^14.
+constexpr std::size_t kBigBytes = 19 * (std::size_t(1) << 14);
+constexpr index_t kOtherBig = 81920;  // floats: 320 KiB
 static_assert(kBigBytes >= kStorageCacheMinBytes && kBigBytes % kStorageAlignBytes == 0);
 
 bool aligned(const void* p) {
@@ -65,6 +67,25 @@ TEST_F(Storage, BytesAreRoundedToWholeCacheLinesWithAtLeastOneElement) {
   EXPECT_EQ(detail::storage_bytes(kBig, sizeof(float)), kBigBytes);
   EXPECT_TRUE(testing::throws_error_with([] { detail::storage_bytes(-1, 4); }, {"-1 elements"}));
   EXPECT_TRUE(testing::throws_error_with([] { detail::storage_bytes(index_t(1) << 62, 8); }, {"overflows"}));
+}
+
+// Large sizes fall in classes of 1/16 of their power of two, so shapes that differ a little share
+// blocks; the unused tail of a block is at most 1/16 of it.
+TEST_F(Storage, LargeSizesFallInSixteenClassesPerPowerOfTwo) {
+  EXPECT_EQ(detail::storage_bytes(index_t(1) << 16, sizeof(float)), std::size_t(1) << 18);  // exact
+  EXPECT_EQ(detail::storage_bytes((index_t(1) << 16) + 1, sizeof(float)), (std::size_t(1) << 18) + (1 << 14));
+  for (index_t n = kBig - 1000; n <= kBig + 200; n += 100)
+    EXPECT_EQ(detail::storage_bytes(n, sizeof(float)), kBigBytes) << n;
+  for (index_t n : {index_t(70000), index_t(1) << 20, index_t(12345678)}) {
+    const std::size_t bytes = detail::storage_bytes(n, sizeof(float));
+    EXPECT_GE(bytes, std::size_t(n) * sizeof(float));
+    EXPECT_LE(double(bytes), double(n) * sizeof(float) * (1.0 + 1.0 / 16) + 64) << n;
+  }
+  // A block of a slightly smaller shape in the same class is the cached one.
+  const StorageStats before = storage_stats();
+  { auto a = allocate_storage<float>(kBig, false); }
+  { auto b = allocate_storage<float>(kBig - 500, false); }
+  EXPECT_EQ(storage_stats().hits, before.hits + (storage_cache_enabled() ? 1 : 0));
 }
 
 TEST_F(Storage, SmallAndLargeBlocksAre64ByteAligned) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "recur/autograd/crf.h"
@@ -173,16 +174,27 @@ ag::Var<T> Tagger<T>::scores(ag::Tape<T>& tape, const TaggerBatch& batch, bool t
     const auto N = static_cast<index_t>(batch.chars.size());
     RECUR_CHECK(N == batch.num_words(),
                 fmt::format("tagger: {} words' characters for {} words", N, batch.num_words()));
-    index_t Tc = 1;
-    for (const auto& word : batch.chars) Tc = std::max<index_t>(Tc, static_cast<index_t>(word.size()));
+    // Longest words first, so that the character RNN's rows past a word's end form a suffix it skips
+    // (most words are short: 4/5 of the (step, word) cells of a batch are padding). slot[n]: the row
+    // of word n.
+    std::vector<index_t> order(static_cast<size_t>(N)), slot(static_cast<size_t>(N));
+    for (index_t n = 0; n < N; ++n) order[static_cast<size_t>(n)] = n;
+    std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+      return batch.chars[static_cast<size_t>(a)].size() > batch.chars[static_cast<size_t>(b)].size();
+    });
+    const index_t Tc =
+        N > 0 ? std::max<index_t>(1, static_cast<index_t>(batch.chars[static_cast<size_t>(order[0])].size()))
+              : 1;
     std::vector<std::int32_t> char_ids(static_cast<size_t>(Tc * N), 0);
     std::vector<index_t> char_lengths(static_cast<size_t>(N));
-    for (index_t n = 0; n < N; ++n) {
+    for (index_t row = 0; row < N; ++row) {
+      const index_t n = order[static_cast<size_t>(row)];
+      slot[static_cast<size_t>(n)] = row;
       const auto& word = batch.chars[static_cast<size_t>(n)];
       RECUR_CHECK(!word.empty(), "tagger: a word without characters");
-      char_lengths[static_cast<size_t>(n)] = static_cast<index_t>(word.size());
+      char_lengths[static_cast<size_t>(row)] = static_cast<index_t>(word.size());
       for (index_t t = 0; t < static_cast<index_t>(word.size()); ++t)
-        char_ids[static_cast<size_t>(t * N + n)] = word[static_cast<size_t>(t)];
+        char_ids[static_cast<size_t>(t * N + row)] = word[static_cast<size_t>(t)];
     }
     const ag::Var<T> c =
         ag::reshape(char_embedding_->forward(tape, char_ids), Shape{Tc, N, config_.char_embedding_size});
@@ -198,7 +210,7 @@ ag::Var<T> Tagger<T>::scores(ag::Tape<T>& tape, const TaggerBatch& batch, bool t
     for (index_t t = 0; t < steps; ++t)
       for (index_t b = 0; b < B; ++b)
         if (t < batch.lengths[static_cast<size_t>(b)])
-          which[static_cast<size_t>(t * B + b)] = static_cast<std::int32_t>(n++);
+          which[static_cast<size_t>(t * B + b)] = static_cast<std::int32_t>(slot[static_cast<size_t>(n++)]);
     x = ag::concat<T>({x, ag::embedding(words, std::move(which))}, 1);
   }
   const index_t D = x.shape()[1];

@@ -55,19 +55,23 @@ TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<in
                          std::int32_t unk) {
   TaggerBatch batch;
   batch.B = static_cast<index_t>(which.size());
-  for (index_t i : which)
+  batch.items = which;
+  std::stable_sort(batch.items.begin(), batch.items.end(), [&](index_t a, index_t b) {
+    return sentences.words[static_cast<size_t>(a)].size() > sentences.words[static_cast<size_t>(b)].size();
+  });
+  for (index_t i : batch.items)
     batch.T =
         std::max<index_t>(batch.T, static_cast<index_t>(sentences.words[static_cast<size_t>(i)].size()));
   batch.words.assign(static_cast<size_t>(batch.T * batch.B), 0);
   if (tags) tags->assign(batch.words.size(), 0);
   for (index_t b = 0; b < batch.B; ++b) {
-    const auto s = static_cast<size_t>(which[static_cast<size_t>(b)]);
+    const auto s = static_cast<size_t>(batch.items[static_cast<size_t>(b)]);
     batch.lengths.push_back(static_cast<index_t>(sentences.words[s].size()));
   }
   // Words t-major, then b: the order the tagger's character features are read in.
   for (index_t t = 0; t < batch.T; ++t)
     for (index_t b = 0; b < batch.B; ++b) {
-      const auto s = static_cast<size_t>(which[static_cast<size_t>(b)]);
+      const auto s = static_cast<size_t>(batch.items[static_cast<size_t>(b)]);
       if (t >= batch.lengths[static_cast<size_t>(b)]) continue;
       std::int32_t w = sentences.words[s][static_cast<size_t>(t)];
       if (unk_rng && rare && w >= 0 && static_cast<size_t>(w) < rare->size() &&
@@ -93,7 +97,7 @@ TaggerEvaluation evaluate_tagger(const Tagger<float>& model, const TaggerVocabul
     total += model.loss_sum(batch, tags);
     const std::vector<std::int32_t> best = model.decode(batch);
     for (index_t b = 0; b < batch.B; ++b) {
-      const auto s = static_cast<size_t>(which[static_cast<size_t>(b)]);
+      const auto s = static_cast<size_t>(batch.items[static_cast<size_t>(b)]);
       std::vector<std::string> guessed;
       for (index_t t = 0; t < batch.lengths[static_cast<size_t>(b)]; ++t)
         guessed.push_back(v.tags.token(best[static_cast<size_t>(t * batch.B + b)]));

@@ -13,7 +13,7 @@ template <class T>
 void gru_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H, GH = 3 * H;
   const T* b_hn = s.w->b_hh + 2 * H;
-  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(0), s.scratch, GH);
+  gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(0), s.scratch, GH);
   for_each_row(B, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H, *act = s.saved + b * 4 * H;
@@ -83,7 +83,7 @@ void gru_step_backward(const StepBackward<T>& s) {
 template <class T>
 void gru_reset_before_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H, GH = 3 * H, SH = 4 * H;
-  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
+  gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
   for_each_row(B, GH, [&](index_t b) {
     T* act = s.saved + b * SH;
     if (!is_real(s.lengths, b, s.t)) {
@@ -96,7 +96,7 @@ void gru_reset_before_step_forward(const StepForward<T>& s) {
     for (index_t j = 0; j < H; ++j) act[3 * H + j] = act[j] * h_prev[j];
   });
   // pre_n += (r ⊙ h_prev) · W_hnᵀ
-  gemm_packed(B, s.saved + 3 * H, SH, s.packed->recurrent_n, T(1), s.pre + 2 * H, GH);
+  gemm_packed(s.rows, s.saved + 3 * H, SH, s.packed->recurrent_n, T(1), s.pre + 2 * H, GH);
   for_each_row(B, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H;

@@ -9,7 +9,7 @@ namespace recur::nn::detail {
 template <class T>
 void lstm_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H, GH = 4 * H;
-  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
+  gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
   for_each_row(B, GH, [&](index_t b) {
     const T *h_prev = s.h_prev + b * H, *c_prev = s.c_prev + b * H;
     T *h = s.h_next + b * H, *c = s.c_next + b * H, *y = s.y + b * H, *act = s.saved + b * 5 * H;
@@ -68,7 +68,7 @@ void lstm_step_backward(const StepBackward<T>& s) {
       }
     });
   });
-  gemm_packed(B, s.dG_x, GH, s.packed->recurrent, T(1), s.dh_prev, H);
+  gemm_packed(s.rows, s.dG_x, GH, s.packed->recurrent, T(1), s.dh_prev, H);
 }
 
 template void lstm_step_forward<float>(const StepForward<float>&);

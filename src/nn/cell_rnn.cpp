@@ -16,7 +16,7 @@ void folded_bias(CellKind kind, const ScanWeights<T>& w, index_t H, T* bias) {
 template <class T>
 void rnn_step_forward(const StepForward<T>& s, bool relu) {
   const index_t B = s.B, H = s.H;
-  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
+  gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
   for_each_row(B, H, [&](index_t b) {
     T *h = s.h_next + b * H, *y = s.y + b * H;
     if (!is_real(s.lengths, b, s.t)) {
@@ -57,7 +57,7 @@ void rnn_step_backward(const StepBackward<T>& s, bool relu) {
       }
     });
   });
-  gemm_packed(B, s.dG_x, H, s.packed->recurrent, T(1), s.dh_prev, H);
+  gemm_packed(s.rows, s.dG_x, H, s.packed->recurrent, T(1), s.dh_prev, H);
 }
 
 #define RECUR_INSTANTIATE_RNN_CELL(T)                                         \

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -163,6 +164,25 @@ PackedScanWeights<T> pack_backward(CellKind kind, const ScanDims& d, const ScanW
   return pack_steps(kind, d, w, Trans::kNo);
 }
 
+// Rows [0, n) hold every real row of step t: with lengths sorted longest first, the rows whose
+// sequence is longer than t; all B otherwise (unsorted lengths, or none).
+class RealRows {
+ public:
+  RealRows(const index_t* lengths, index_t B) : lengths_(lengths), B_(B) {
+    sorted_ = lengths != nullptr && std::is_sorted(lengths, lengths + B, std::greater<index_t>());
+  }
+  index_t at(index_t t) const {
+    if (!sorted_) return B_;
+    return std::partition_point(lengths_, lengths_ + B_, [t](index_t length) { return length > t; }) -
+           lengths_;
+  }
+
+ private:
+  const index_t* lengths_;
+  index_t B_;
+  bool sorted_ = false;
+};
+
 template <class T>
 void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWeights<T>& w, const T* x,
                   const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
@@ -179,8 +199,10 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   PackedScanWeights<T> own_packed;
   if (!w.packed || trace) own_packed = pack_forward(kind, d, w, /*with_input=*/!trace);
   const PackedScanWeights<T>& packed = w.packed && !trace ? *w.packed : own_packed;
+  const RealRows real_rows(lengths, B);
   StepForward<T> s;
   s.B = B;
+  s.rows = B;
   s.H = H;
   s.w = &w;
   s.packed = &packed;
@@ -203,6 +225,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     for (index_t k = 0; k < T_; ++k) {
       const index_t t = step_at(dir, T_, k), before = slot_before(dir, t), after = slot_after(dir, t);
       s.t = t;
+      s.rows = real_rows.at(t);
       s.pre = pre.data() + t * B * GH;
       s.h_prev = states + before * BH;
       s.h_next = states + after * BH;
@@ -249,6 +272,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     }
     s.pre = pre.data() + (t - t0) * B * GH;
     s.t = t;
+    s.rows = real_rows.at(t);
     s.h_prev = h.data() + current * BH;
     s.h_next = h.data() + (1 - current) * BH;
     s.c_prev = cell ? c.data() + current * BH : nullptr;
@@ -288,8 +312,10 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
   const T* states = trace.states.data();
   const T* cells = cell ? trace.cells.data() : nullptr;
   const PackedScanWeights<T> packed = pack_backward(kind, d, w);
+  const RealRows real_rows(lengths, B);
   StepBackward<T> s;
   s.B = B;
+  s.rows = B;
   s.H = H;
   s.w = &w;
   s.packed = &packed;
@@ -299,6 +325,7 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
   for (index_t k = T_ - 1; k >= 0; --k) {
     const index_t t = step_at(dir, T_, k), before = slot_before(dir, t);
     s.t = t;
+    s.rows = real_rows.at(t);
     s.saved = trace.saved.data() + t * B * SH;
     s.h_prev = states + before * BH;
     s.h_next = states + slot_after(dir, t) * BH;

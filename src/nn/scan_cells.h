@@ -11,6 +11,9 @@ namespace recur::nn::detail {
 template <class T>
 struct StepForward {
   index_t B = 0, H = 0;
+  // Rows [0, rows) hold every real row of this step (lengths sorted longest first make the real rows
+  // a prefix): the per-step products skip the rest, as packed sequences do. B otherwise.
+  index_t rows = 0;
   const ScanWeights<T>* w = nullptr;
   const PackedScanWeights<T>* packed = nullptr;  // pack_forward
   const index_t* lengths = nullptr;              // row b is real iff lengths == nullptr || t < lengths[b]
@@ -29,6 +32,7 @@ struct StepForward {
 template <class T>
 struct StepBackward {
   index_t B = 0, H = 0;
+  index_t rows = 0;  // as StepForward::rows
   const ScanWeights<T>* w = nullptr;
   const PackedScanWeights<T>* packed = nullptr;  // pack_backward
   const index_t* lengths = nullptr;

@@ -59,6 +59,7 @@ struct TaggerBatch {
   std::vector<std::int32_t> words;               // (T, B)
   std::vector<index_t> lengths;                  // (B)
   std::vector<std::vector<std::int32_t>> chars;  // one per real word, t-major then b
+  std::vector<index_t> items;                    // (B) which sentences, by index into their set
   index_t num_words() const;
 };
 

@@ -37,7 +37,9 @@ struct EncodedSentences {
 EncodedSentences encode_sentences(const std::vector<data::TaggedSentence>& sentences,
                                   const TaggerVocabularies& vocabularies);
 
-// Sentences `which` as a batch, and their tags (T, B) (0 past each length) in `tags` when given.
+// Sentences `which` as a batch, longest first (batch.items says which is where: the recurrent layers
+// then skip the rows whose sentence has ended, as packed sequences do), and their tags (T, B) (0
+// past each length) in `tags` when given.
 // With `unk_rng`, each word in `rare` (by id) is read as <unk> with probability 1/2, so that <unk>
 // is trained (Lample et al. 2016 do this for words seen once); its characters stay.
 TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<index_t>& which,

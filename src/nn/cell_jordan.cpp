@@ -9,7 +9,7 @@ namespace recur::nn::detail {
 template <class T>
 void jordan_step_forward(const StepForward<T>& s) {
   const index_t B = s.B, H = s.H;
-  gemm_packed(B, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
+  gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
   for_each_row(B, H, [&](index_t b) {
     T* hidden = s.saved + b * H;
     if (!is_real(s.lengths, b, s.t)) {

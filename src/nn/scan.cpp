@@ -171,6 +171,7 @@ class RealRows {
   RealRows(const index_t* lengths, index_t B) : lengths_(lengths), B_(B) {
     sorted_ = lengths != nullptr && std::is_sorted(lengths, lengths + B, std::greater<index_t>());
   }
+  bool sorted() const { return sorted_; }
   index_t at(index_t t) const {
     if (!sorted_) return B_;
     return std::partition_point(lengths_, lengths_ + B_, [t](index_t length) { return length > t; }) -
@@ -265,10 +266,17 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     const index_t n = std::min(block_steps, T_ - block * block_steps);
     const index_t t0 = dir == Direction::kForward ? block * block_steps : T_ - block * block_steps - n;
     if (k % block_steps == 0) {
-      if (w.x_is_projection)
+      if (w.x_is_projection) {
         std::copy(x + t0 * B * GH, x + (t0 + n) * B * GH, pre.data());
-      else
+      } else if (real_rows.sorted()) {
+        // Only the rows still inside their sequence (packed products give each row the same bits
+        // whatever the number of rows).
+        for (index_t i = 0; i < n; ++i)
+          gemm_packed(real_rows.at(t0 + i), x + (t0 + i) * B * d.I, d.I, packed.input, T(0),
+                      pre.data() + i * B * GH, GH);
+      } else {
         gemm_packed(n * B, x + t0 * B * d.I, d.I, packed.input, T(0), pre.data(), GH);
+      }
     }
     s.pre = pre.data() + (t - t0) * B * GH;
     s.t = t;

@@ -44,11 +44,18 @@ struct Tagger {
   }
 };
 
-TEST(Padding, APaddedBatchIsItsItemsOneByOne) {
-  const std::vector<std::vector<std::int32_t>> words = {{1, 4, 2, 3, 3}, {7}, {5, 5, 0}, {6, 2}};
-  const std::vector<std::vector<std::int32_t>> tags = {{0, 1, 2, 3, 4}, {2}, {4, 4, 1}, {3, 0}};
+const std::vector<std::vector<std::int32_t>> kWords = {{1, 4, 2, 3, 3}, {7}, {5, 5, 0}, {6, 2}};
+const std::vector<std::vector<std::int32_t>> kTagsOf = {{0, 1, 2, 3, 4}, {2}, {4, 4, 1}, {3, 0}};
+
+// In any order (lengths 3 5 2 1), and longest first (5 3 2 1), where each step's products skip the
+// rows whose sequence has ended.
+class Padding : public ::testing::TestWithParam<std::vector<index_t>> {};
+
+TEST_P(Padding, APaddedBatchIsItsItemsOneByOne) {
+  const auto& words = kWords;
+  const auto& tags = kTagsOf;
   Tagger m;
-  const std::vector<index_t> order = {2, 0, 3, 1};
+  const std::vector<index_t> order = GetParam();
   // Words are padded with id 8, which no item uses, so its row of the table must get no gradient.
   constexpr std::int32_t kPadWord = 8;
   const data::PaddedBatch w = data::pad_batch(words, order, kPadWord),
@@ -88,6 +95,36 @@ TEST(Padding, APaddedBatchIsItsItemsOneByOne) {
   for (index_t e = 0; e < kWidth; ++e) {
     EXPECT_EQ(batch_grads[static_cast<size_t>(table + kPadWord * kWidth + e)], 0.0) << e;
     EXPECT_NE(batch_grads[static_cast<size_t>(table + 5 * kWidth + e)], 0.0) << e;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, Padding,
+                         ::testing::Values(std::vector<index_t>{2, 0, 3, 1},
+                                           std::vector<index_t>{0, 2, 3, 1}));
+
+// Inference: a batch sorted longest first (finished rows skipped) gives each sequence the same bits
+// as the same batch in another order (every row computed).
+TEST(PaddingInference, SortedLengthsGiveTheSameBits) {
+  Tagger m;
+  const auto outputs = [&](const std::vector<index_t>& order) {
+    const data::PaddedBatch w = data::pad_batch(kWords, order, 8);
+    ag::Tape<double> tape;
+    ag::NoGrad<double> no_grad(tape);
+    const ag::Var<double> x = ag::reshape(m.embedding.forward(tape, w.ids), Shape{w.T, w.B, kWidth});
+    const RnnResult<double> r = m.rnn.forward(x, w.lengths);
+    // Item i's outputs, step by step.
+    std::vector<std::vector<double>> by_item(kWords.size());
+    for (index_t b = 0; b < w.B; ++b)
+      for (index_t t = 0; t < w.lengths[static_cast<size_t>(b)]; ++t)
+        for (index_t j = 0; j < 2 * kHidden; ++j)
+          by_item[static_cast<size_t>(order[static_cast<size_t>(b)])].push_back(
+              r.output.value()[(t * w.B + b) * 2 * kHidden + j]);
+    return by_item;
+  };
+  const auto sorted = outputs({0, 2, 3, 1}), unsorted = outputs({2, 0, 3, 1});
+  for (size_t i = 0; i < kWords.size(); ++i) {
+    ASSERT_EQ(sorted[i].size(), kWords[i].size() * 2 * kHidden);
+    EXPECT_EQ(sorted[i], unsorted[i]) << "item " << i;
   }
 }
 

@@ -11,10 +11,10 @@ namespace recur::nn::detail {
 //   h' = n + z ⊙ (h_prev − n)                    saved: (B, 4H) = [r z n hn]
 template <class T>
 void gru_step_forward(const StepForward<T>& s) {
-  const index_t B = s.B, H = s.H, GH = 3 * H;
+  const index_t H = s.H, GH = 3 * H;
   const T* b_hn = s.w->b_hh + 2 * H;
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(0), s.scratch, GH);
-  for_each_row(B, GH, [&](index_t b) {
+  for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H, *act = s.saved + b * 4 * H;
     if (!is_real(s.lengths, b, s.t)) {
@@ -82,9 +82,9 @@ void gru_step_backward(const StepBackward<T>& s) {
 //   h' = n + z ⊙ (h_prev − n)                             saved: (B, 4H) = [r z n r⊙h_prev]
 template <class T>
 void gru_reset_before_step_forward(const StepForward<T>& s) {
-  const index_t B = s.B, H = s.H, GH = 3 * H, SH = 4 * H;
+  const index_t H = s.H, GH = 3 * H, SH = 4 * H;
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
-  for_each_row(B, GH, [&](index_t b) {
+  for_each_row(s.kernel_rows, GH, [&](index_t b) {
     T* act = s.saved + b * SH;
     if (!is_real(s.lengths, b, s.t)) {
       zero_row(act, SH);
@@ -97,7 +97,7 @@ void gru_reset_before_step_forward(const StepForward<T>& s) {
   });
   // pre_n += (r ⊙ h_prev) · W_hnᵀ
   gemm_packed(s.rows, s.saved + 3 * H, SH, s.packed->recurrent_n, T(1), s.pre + 2 * H, GH);
-  for_each_row(B, GH, [&](index_t b) {
+  for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
     T *h = s.h_next + b * H, *y = s.y + b * H;
     if (!is_real(s.lengths, b, s.t)) {

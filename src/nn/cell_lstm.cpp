@@ -8,9 +8,9 @@ namespace recur::nn::detail {
 // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')     saved: (B, 5H) = [i f g o tanh c']
 template <class T>
 void lstm_step_forward(const StepForward<T>& s) {
-  const index_t B = s.B, H = s.H, GH = 4 * H;
+  const index_t H = s.H, GH = 4 * H;
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
-  for_each_row(B, GH, [&](index_t b) {
+  for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T *h_prev = s.h_prev + b * H, *c_prev = s.c_prev + b * H;
     T *h = s.h_next + b * H, *c = s.c_next + b * H, *y = s.y + b * H, *act = s.saved + b * 5 * H;
     if (!is_real(s.lengths, b, s.t)) {

@@ -15,9 +15,9 @@ void folded_bias(CellKind kind, const ScanWeights<T>& w, index_t H, T* bias) {
 // h' = φ(pre + h_prev · W_hhᵀ + bias), φ = tanh or ReLU     pre: (B, H)
 template <class T>
 void rnn_step_forward(const StepForward<T>& s, bool relu) {
-  const index_t B = s.B, H = s.H;
+  const index_t H = s.H;
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
-  for_each_row(B, H, [&](index_t b) {
+  for_each_row(s.kernel_rows, H, [&](index_t b) {
     T *h = s.h_next + b * H, *y = s.y + b * H;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(s.h_prev + b * H, h, H);

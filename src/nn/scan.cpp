@@ -204,6 +204,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   StepForward<T> s;
   s.B = B;
   s.rows = B;
+  s.kernel_rows = B;
   s.H = H;
   s.w = &w;
   s.packed = &packed;
@@ -258,6 +259,19 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     copy_or_zero(c0, c.data(), BH);
   }
   s.saved = saved.data();
+  // Sorted lengths: the row kernels visit only the rows still inside their sequence. A row waiting
+  // for its first step (reverse) must find its initial state in whichever buffer it starts from, so
+  // both hold it; a row that has ended (forward) is copied to h_n then, and never touched again.
+  const bool skip_rows = real_rows.sorted() && kind != CellKind::kJordan;
+  if (skip_rows) {
+    std::copy(h.data(), h.data() + BH, h.data() + BH);
+    if (cell) std::copy(c.data(), c.data() + BH, c.data() + BH);
+    if (dir == Direction::kForward) {  // rows of length 0 end before the first step
+      const index_t live = real_rows.at(0);
+      if (h_n) std::copy(h.data() + live * H, h.data() + BH, h_n + live * H);
+      if (c_n && cell) std::copy(c.data() + live * H, c.data() + BH, c_n + live * H);
+    }
+  }
   int current = 0;
   for (index_t k = 0; k < T_; ++k) {
     const index_t t = step_at(dir, T_, k);
@@ -286,9 +300,20 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     s.c_prev = cell ? c.data() + current * BH : nullptr;
     s.c_next = cell ? c.data() + (1 - current) * BH : nullptr;
     s.y = y + t * BH;
+    if (skip_rows) s.kernel_rows = s.rows;
     step_forward(kind, s);
+    if (skip_rows) {
+      std::fill(s.y + s.rows * H, s.y + BH, T(0));  // the finished (or not yet started) rows output 0
+      if (dir == Direction::kForward) {
+        // Rows whose last step this was: their final state, from the buffer just written.
+        const index_t next = t + 1 < T_ ? real_rows.at(t + 1) : 0;
+        if (h_n) std::copy(s.h_next + next * H, s.h_next + s.rows * H, h_n + next * H);
+        if (c_n && cell) std::copy(s.c_next + next * H, s.c_next + s.rows * H, c_n + next * H);
+      }
+    }
     current = 1 - current;
   }
+  if (skip_rows && dir == Direction::kForward) return;  // every row's h_n was written as it ended
   if (h_n) std::copy(h.data() + current * BH, h.data() + (current + 1) * BH, h_n);
   if (c_n && cell) std::copy(c.data() + current * BH, c.data() + (current + 1) * BH, c_n);
 }

@@ -14,6 +14,9 @@ struct StepForward {
   // Rows [0, rows) hold every real row of this step (lengths sorted longest first make the real rows
   // a prefix): the per-step products skip the rest, as packed sequences do. B otherwise.
   index_t rows = 0;
+  // Rows the row kernels visit: B, or in inference with sorted lengths `rows`, the scan itself then
+  // keeping the finished rows' states and zero outputs (Jordan's kernels always visit B).
+  index_t kernel_rows = 0;
   const ScanWeights<T>* w = nullptr;
   const PackedScanWeights<T>* packed = nullptr;  // pack_forward
   const index_t* lengths = nullptr;              // row b is real iff lengths == nullptr || t < lengths[b]

@@ -128,5 +128,52 @@ TEST(PaddingInference, SortedLengthsGiveTheSameBits) {
   }
 }
 
+// Every cell, both directions, lengths 0 to T: a batch sorted longest first (finished rows skipped by
+// the products and the row kernels) gives each sequence the outputs and final states, bit for bit,
+// of the same batch in another order.
+TEST(PaddingInference, EveryCellsFinalStatesToo) {
+  const index_t T = 6, B = 5, I = 3, H = 4;
+  const std::vector<index_t> lengths = {6, 4, 4, 1, 0};  // sorted; `shuffled` reorders the rows
+  const std::vector<index_t> shuffled = {3, 0, 4, 2, 1};
+  for (const nn::CellKind kind : {nn::CellKind::kLstm, nn::CellKind::kGru, nn::CellKind::kGruResetBefore,
+                                  nn::CellKind::kRnnTanh, nn::CellKind::kJordan}) {
+    SCOPED_TRACE(nn::cell_name(kind));
+    nn::ParameterTable<double> params;
+    Rnn<double> rnn(params, {kind, I, H, 1, true}, "rnn.");
+    params.freeze();
+    Rng rng(5);
+    rnn.init(rng);
+    Tensor<double> x(Shape{T, B, I});
+    for (index_t i = 0; i < x.numel(); ++i) x[i] = rng.uniform<double>(-1, 1);
+    const auto run = [&](const std::vector<index_t>& rows) {  // rows[b]: which sequence is row b
+      Tensor<double> xs(Shape{T, B, I});
+      std::vector<index_t> ls(B);
+      for (index_t b = 0; b < B; ++b) {
+        ls[size_t(b)] = lengths[size_t(rows[size_t(b)])];
+        for (index_t t = 0; t < T; ++t)
+          for (index_t i = 0; i < I; ++i) xs[(t * B + b) * I + i] = x[(t * B + rows[size_t(b)]) * I + i];
+      }
+      ag::Tape<double> tape;
+      ag::NoGrad<double> no_grad(tape);
+      const RnnResult<double> r = rnn.forward(tape.constant(xs), ls);
+      // Per sequence: its outputs at every step, then each final state.
+      std::vector<std::vector<double>> by_sequence(B);
+      for (index_t b = 0; b < B; ++b) {
+        auto& out = by_sequence[size_t(rows[size_t(b)])];
+        for (index_t t = 0; t < T; ++t)
+          for (index_t j = 0; j < 2 * H; ++j) out.push_back(r.output.value()[(t * B + b) * 2 * H + j]);
+        for (const auto* states : {&r.final_state.h, &r.final_state.c})
+          for (const ag::Var<double>& s : *states)
+            for (index_t j = 0; j < H; ++j) out.push_back(s.value()[b * H + j]);
+      }
+      return by_sequence;
+    };
+    std::vector<index_t> identity(B);
+    for (index_t b = 0; b < B; ++b) identity[size_t(b)] = b;
+    const auto sorted = run(identity), other = run(shuffled);
+    for (index_t b = 0; b < B; ++b) EXPECT_EQ(sorted[size_t(b)], other[size_t(b)]) << "sequence " << b;
+  }
+}
+
 }  // namespace
 }  // namespace recur::layers

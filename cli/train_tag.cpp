@@ -12,6 +12,7 @@
 #include "recur/io/parameters_io.h"
 #include "recur/models/tagger_model.h"
 #include "recur/models/tagger_task.h"
+#include "recur/models/word_vectors.h"
 #include "recur/threads.h"
 #include "recur/train/run_directory.h"
 #include "settings.h"
@@ -37,6 +38,7 @@ struct TagFlags {
   double dropout = 0.5;
   index_t char_embedding_size = 30, char_rnn_size = 50;
   bool crf = false, unidirectional = false;
+  std::string embeddings;
 };
 
 void add_tag_flags(CLI::App& cmd, TagFlags& o) {
@@ -84,6 +86,10 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
                "a linear-chain CRF over the tags (loss: forward algorithm; decoding: Viterbi)")
       ->group(model);
   cmd.add_flag("--unidirectional", o.unidirectional, "read the sentence left to right only")->group(model);
+  cmd.add_option("--embeddings", o.embeddings,
+                 "a new model's word embedding starts from these vectors (word2vec or GloVe text, .gz read "
+                 "as is; their size must be --embedding-size)")
+      ->group(model);
 }
 
 // The bundled sets' formats, else by the file's name.
@@ -188,6 +194,13 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
     model = std::make_unique<models::Tagger<float>>(c);
     Rng init_rng(o.trainer.seed);
     model->init(init_rng);
+    if (!o.embeddings.empty()) {
+      Tensor<float> table = model->params().value(model->params().id("word_embedding.weight"));
+      const models::WordVectorsLoaded v = models::load_word_vectors(o.embeddings, vocabularies.words, table);
+      fmt::print(stderr,
+                 "word vectors: {} of {} words from {} ({} by their lower-cased form; {} vectors in it)\n",
+                 v.found, vocabularies.words.size() - 2, o.embeddings, v.lower_case, v.lines);
+    }
   }
   models::EncodedSentences train_ids = models::encode_sentences(train_sentences, vocabularies);
   models::EncodedSentences val_ids = models::encode_sentences(val_sentences, vocabularies);

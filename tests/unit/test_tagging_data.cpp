@@ -1,8 +1,10 @@
 // Tagging data: the CoNLL-U and CoNLL column readers (data/conll.h) on hand-written edge cases and
 // the shipped files, and the tag scores (models/tag_scores.h) against conlleval's own numbers.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,6 +14,7 @@
 #include "recur/data/conll.h"
 #include "recur/models/tag_report.h"
 #include "recur/models/tag_scores.h"
+#include "recur/models/word_vectors.h"
 #include "test_util.h"
 
 namespace recur {
@@ -137,6 +140,41 @@ TEST(ConllReader, TheShippedFilesHaveTheirStatedSize) {
 TEST(ConllReader, PlainTextWords) {
   EXPECT_EQ(data::split_words("  The cat\tsat .\r\n"), (Strings{"The", "cat", "sat", "."}));
   EXPECT_TRUE(data::split_words(" \t ").empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pretrained word vectors
+
+TEST(WordVectors, ExactThenLowerCasedWordsFillTheirRows) {
+  const data::Vocab vocab =
+      data::Vocab::build(data::TokenKind::kWord, {{"The", 3}, {"cat", 2}, {"Paris", 1}, {"zzz", 1}},
+                         {{data::kPad, data::kUnk}, 1, 0});
+  const std::string path = ::testing::TempDir() + "vectors_" + std::to_string(::getpid()) + ".txt";
+  // word2vec's header line, an exact match, a lower-cased one for "The", an exact "The" after it
+  // (exact wins), a word outside the vocabulary.
+  std::ofstream(path) << "5 2\nthe 1 2\ncat 3 4\nparis 5 6\nThe 7 8\ndog 9 9\n";
+  Tensor<float> table(Shape{vocab.size(), 2});
+  table.fill(-1.0f);
+  const models::WordVectorsLoaded loaded = models::load_word_vectors(path, vocab, table);
+  EXPECT_EQ(loaded.lines, 5);
+  EXPECT_EQ(loaded.found, 3);       // The, cat, Paris
+  EXPECT_EQ(loaded.lower_case, 1);  // Paris from "paris"
+  const auto row = [&](const char* word) {
+    const std::int32_t id = vocab.find(word);
+    return std::vector<float>{table[id * 2], table[id * 2 + 1]};
+  };
+  EXPECT_EQ(row("The"), (std::vector<float>{7, 8}));
+  EXPECT_EQ(row("cat"), (std::vector<float>{3, 4}));
+  EXPECT_EQ(row("Paris"), (std::vector<float>{5, 6}));
+  EXPECT_EQ(row("zzz"), (std::vector<float>{-1, -1}));    // no vector: its initialization stays
+  EXPECT_EQ(row("<unk>"), (std::vector<float>{-1, -1}));  // specials are never read from the file
+  std::ofstream(path) << "the 1 2 3\n";
+  EXPECT_TRUE(throws_error_with([&] { models::load_word_vectors(path, vocab, table); },
+                                {".txt:1: 3 numbers after the word, the model's word embedding has 2"}));
+  std::ofstream(path) << "the 1 x\n";
+  EXPECT_TRUE(throws_error_with([&] { models::load_word_vectors(path, vocab, table); },
+                                {".txt:1: 'x' is not a number"}));
+  std::remove(path.c_str());
 }
 
 // ---------------------------------------------------------------------------------------------

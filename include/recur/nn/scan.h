@@ -21,7 +21,10 @@
 // step leaves the state unchanged and outputs 0; in backward it passes the state gradient through,
 // contributes nothing to any weight gradient and ignores dy. The reverse direction runs
 // t = T-1 … 0 under the same rule, so every sequence is reversed within its own length, without
-// sorting. The final state is the state after each sequence's last real step.
+// sorting. The final state is the state after each sequence's last real step. When the lengths are
+// sorted longest first, the real rows of every step are a prefix, and the scan computes only them
+// (the per-step products, and in inference the input projection and the row kernels), as PyTorch's
+// packed sequences do; results are the same bits as for the same rows in any order.
 //
 // Derivations: docs/derivations/. Layouts are PyTorch's (W_ih: (G·H, I), gates [i f g o] / [r z n]).
 #pragma once

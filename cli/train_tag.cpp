@@ -116,16 +116,6 @@ int resolve_column(const TagFlags& o, data::ColumnFormat format, const std::stri
   return 2;
 }
 
-std::vector<data::TaggedSentence> read_sentences(const std::string& text, data::ColumnFormat format,
-                                                 int column, const std::string& name) {
-  std::istringstream in(text);
-  data::TaggedSentenceReader reader(in, format, column, name);
-  std::vector<data::TaggedSentence> out;
-  while (auto s = reader.next()) out.push_back(std::move(*s));
-  RECUR_REQUIRE(!out.empty(), fmt::format("{} holds no sentence", name));
-  return out;
-}
-
 void run_tag_training(CLI::App& cmd, TagFlags& o) {
   std::optional<io::Safetensors> resume_file = resolve_settings(cmd, o.trainer, models::kTagTask);
   const BundledSplits splits = bundled_splits(o.data);
@@ -154,11 +144,11 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
   const data::ColumnFormat format =
       model ? data::parse_column_format(model->config().format) : resolve_format(o);
   const int column = model ? model->config().column : resolve_column(o, format, text);
-  std::vector<data::TaggedSentence> train_sentences = read_sentences(text, format, column, name);
+  std::vector<data::TaggedSentence> train_sentences = data::read_tagged(text, format, column, name);
   std::vector<data::TaggedSentence> val_sentences;
   if (!o.trainer.val_data.empty()) {
     val_sentences =
-        read_sentences(load_data(o.trainer.val_data), format, column, data_name(o.trainer.val_data));
+        data::read_tagged(load_data(o.trainer.val_data), format, column, data_name(o.trainer.val_data));
   } else if (o.val_frac > 0) {
     // A seeded shuffle of the sentences; the last val_frac of them validate.
     std::vector<size_t> order(train_sentences.size());

@@ -161,14 +161,19 @@ std::optional<TaggedSentence> TaggedSentenceReader::next() {
   return std::nullopt;
 }
 
-std::vector<TaggedSentence> read_tagged_file(const std::string& path, ColumnFormat format, int tag_column) {
-  std::istringstream in(read_file(path));
-  TaggedSentenceReader reader(in, format, tag_column, path);
+std::vector<TaggedSentence> read_tagged(std::string_view text, ColumnFormat format, int tag_column,
+                                        const std::string& source) {
+  std::istringstream in{std::string(text)};
+  TaggedSentenceReader reader(in, format, tag_column, source);
   std::vector<TaggedSentence> out;
   while (std::optional<TaggedSentence> s = reader.next()) out.push_back(std::move(*s));
-  RECUR_REQUIRE(!out.empty(), fmt::format("{} holds no sentence (is it a {} file?)", path,
+  RECUR_REQUIRE(!out.empty(), fmt::format("{} holds no sentence (is it a {} file?)", source,
                                           format == ColumnFormat::kConllu ? "CoNLL-U" : "CoNLL column"));
   return out;
+}
+
+std::vector<TaggedSentence> read_tagged_file(const std::string& path, ColumnFormat format, int tag_column) {
+  return read_tagged(read_file(path), format, tag_column, path);
 }
 
 std::vector<std::string> split_words(std::string_view line) {

@@ -40,17 +40,17 @@ bool chunk_starts(const Tag& previous, const Tag& current) {
   return c == "[" || c == "]";
 }
 
-bool looks_like_chunk_tag(std::string_view tag) {
-  if (tag == "O") return true;
-  const Tag t = split(tag);
-  return !t.type.empty() && (t.prefix == "B" || t.prefix == "I" || t.prefix == "E" || t.prefix == "S");
-}
-
 double percent(std::int64_t part, std::int64_t whole) {
   return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
 }  // namespace
+
+bool is_chunk_tag(std::string_view tag) {
+  if (tag == "O") return true;
+  const Tag t = split(tag);
+  return !t.type.empty() && (t.prefix == "B" || t.prefix == "I" || t.prefix == "E" || t.prefix == "S");
+}
 
 double ChunkCounts::precision() const {
   return percent(correct, guessed);
@@ -108,7 +108,7 @@ void TagScorer::add(const std::vector<std::string>& gold, const std::vector<std:
       ++by_tag_[guessed[i]].guessed;
       by_tag_[gold[i]].correct += right;
       ++confusion_[{gold[i], guessed[i]}];
-      chunk_tags_ = chunk_tags_ && looks_like_chunk_tag(gold[i]);
+      chunk_tags_ = chunk_tags_ && is_chunk_tag(gold[i]);
     }
     last_gold = g;
     last_guess = h;

@@ -87,11 +87,8 @@ std::vector<std::pair<std::string, std::string>> TaggerModel::describe() const {
 Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
                                  const EvaluateOptions& options) const {
   const TaggerConfig& c = model_->config();
-  std::istringstream in{std::string(text)};
-  data::TaggedSentenceReader reader(in, format_of(c), c.column, std::string(source));
-  std::vector<data::TaggedSentence> sentences;
-  while (auto s = reader.next()) sentences.push_back(std::move(*s));
-  RECUR_REQUIRE(!sentences.empty(), fmt::format("{} holds no sentence", source));
+  const std::vector<data::TaggedSentence> sentences =
+      data::read_tagged(text, format_of(c), c.column, std::string(source));
   const EncodedSentences encoded = encode_sentences(sentences, vocabularies_);
   const TaggerEvaluation e = evaluate_tagger(*model_, vocabularies_, encoded);
   nlohmann::ordered_json j{{"accuracy", e.accuracy},

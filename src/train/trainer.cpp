@@ -285,6 +285,8 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
   const std::filesystem::path& dir = options_.checkpoint_dir;
   std::string note;
   bool finite_metrics = true;
+  // A model with a non-finite weight replaces neither file (checked once: a pass over every weight).
+  const bool finite_model = all_finite(task_.params().flat_values());
   if (task_.has_validation()) {
     const Metrics metrics = task_.validate();
     const auto best = metrics.find(best_metric_.name);
@@ -320,7 +322,7 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
           "guessing uniformly; lower --learning-rate or --grad-clip?); {}",
           iteration_, loss->second, kDivergedOverGuessing, guessing, last_good_checkpoint()));
     }
-    if (improves(value) && all_finite(task_.params().flat_values())) {
+    if (improves(value) && finite_model) {
       best_value_ = value;
       best_iteration_ = iteration_;
       save(dir / "best.safetensors", false);
@@ -332,7 +334,7 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
     note = "no validation data";
   }
   // Never overwrite the last good checkpoint with a diverged model.
-  if (finite_metrics && all_finite(task_.params().flat_values())) {
+  if (finite_metrics && finite_model) {
     save(dir / "last.safetensors", true);
     last_good_ = dir / "last.safetensors";
   } else {

@@ -61,8 +61,11 @@ class TaggedSentenceReader {
   int columns_ = 0;  // CoNLL: the column count of the file's first token line
 };
 
-// Every sentence of a file (read_file: plain or gzip), each with its tags. A file without a
-// sentence is an error naming it.
+// Every sentence of `text` (the content of `source`, named in errors), each with its tags. A text
+// without a sentence is an error naming it.
+std::vector<TaggedSentence> read_tagged(std::string_view text, ColumnFormat format, int tag_column,
+                                        const std::string& source);
+// The same for a file (read_file: plain or gzip).
 std::vector<TaggedSentence> read_tagged_file(const std::string& path, ColumnFormat format, int tag_column);
 
 // One line of text per sentence, tokens separated by whitespace (what `predict` tags as plain text).

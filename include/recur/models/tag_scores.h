@@ -18,10 +18,14 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace recur::models {
+
+// O, or B-/I-/E-/S- and a type: a tag chunk scores mean something for.
+bool is_chunk_tag(std::string_view tag);
 
 struct ChunkCounts {
   std::int64_t correct = 0, gold = 0, guessed = 0;

@@ -26,7 +26,8 @@ struct TagFlags {
   TrainerFlags trainer;
   // data
   std::string data = "ud_english_ewt";
-  std::string format = "auto", column = "auto";
+  std::string format = "auto", column = "auto", feature_columns;
+  index_t feature_embedding_size = 20;
   double val_frac = 0.1;
   std::int64_t min_freq = 1;
   index_t bucket = 4;
@@ -59,6 +60,10 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
                  "last column)")
       ->capture_default_str()
       ->group(data);
+  cmd.add_option("--feature-columns", o.feature_columns,
+                 "columns read beside each word, comma-separated as --column (CoNLL-2000: 2, the part of "
+                 "speech, for chunking); eval and predict files must have them too")
+      ->group(data);
   cmd.add_option("--val-frac", o.val_frac, "without --val-data: this fraction of the sentences validates")
       ->check(CLI::Range(0.0, 0.9))
       ->capture_default_str()
@@ -79,6 +84,11 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
       ->capture_default_str()
       ->group(model);
   cmd.add_option("--char-rnn-size", o.char_rnn_size, "units per direction of the character RNN")
+      ->check(CLI::Range(index_t(1), index_t(1) << 16))
+      ->capture_default_str()
+      ->group(model);
+  cmd.add_option("--feature-embedding-size", o.feature_embedding_size,
+                 "the width of each feature column's embedding")
       ->check(CLI::Range(index_t(1), index_t(1) << 16))
       ->capture_default_str()
       ->group(model);
@@ -144,11 +154,13 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
   const data::ColumnFormat format =
       model ? data::parse_column_format(model->config().format) : resolve_format(o);
   const int column = model ? model->config().column : resolve_column(o, format, text);
-  std::vector<data::TaggedSentence> train_sentences = data::read_tagged(text, format, column, name);
+  const std::vector<int> features = model ? model->config().feature_columns
+                                          : data::parse_feature_columns(o.feature_columns, format, column);
+  std::vector<data::TaggedSentence> train_sentences = data::read_tagged(text, format, column, name, features);
   std::vector<data::TaggedSentence> val_sentences;
   if (!o.trainer.val_data.empty()) {
-    val_sentences =
-        data::read_tagged(load_data(o.trainer.val_data), format, column, data_name(o.trainer.val_data));
+    val_sentences = data::read_tagged(load_data(o.trainer.val_data), format, column,
+                                      data_name(o.trainer.val_data), features);
   } else if (o.val_frac > 0) {
     // A seeded shuffle of the sentences; the last val_frac of them validate.
     std::vector<size_t> order(train_sentences.size());
@@ -181,6 +193,9 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
     c.crf = o.crf;
     c.format = data::column_format_name(format);
     c.column = column;
+    c.feature_columns = features;
+    for (const data::Vocab& v : vocabularies.features) c.feature_vocab_sizes.push_back(v.size());
+    c.feature_embedding_size = o.feature_embedding_size;
     model = std::make_unique<models::Tagger<float>>(c);
     Rng init_rng(o.trainer.seed);
     model->init(init_rng);
@@ -198,11 +213,15 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
   batching.batch_size = o.trainer.batch_size;
   batching.bucket = o.bucket;
   batching.seed = o.trainer.seed;
+  std::string feature_text;
+  for (size_t f = 0; f < features.size(); ++f)
+    feature_text += fmt::format(", {} values in column {}", vocabularies.features[f].size(), features[f]);
   const std::string description = fmt::format(
-      "data {}: {} sentences ({} words) train / {} validate{}; {} words, {} characters, {} tags (column {})",
+      "data {}: {} sentences ({} words) train / {} validate{}; {} words, {} characters, {} tags (column "
+      "{}){}",
       name, train_ids.size(), train_ids.total_words, val_ids.size(),
       o.trainer.val_data.empty() ? "" : fmt::format(" (from {})", data_name(o.trainer.val_data)),
-      vocabularies.words.size(), vocabularies.chars.size(), vocabularies.tags.size(), column);
+      vocabularies.words.size(), vocabularies.chars.size(), vocabularies.tags.size(), column, feature_text);
   models::TaggerTask task(*model, vocabularies, std::move(train_ids), std::move(val_ids), batching);
   const long total = total_iterations(o.trainer, task.batches_per_epoch());
 
@@ -221,9 +240,12 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
 
   trainer.message(description);
   trainer.message(fmt::format(
-      "model {}{} × {} layers × {} per direction, words {}{}, {}; {} parameters; {} threads",
+      "model {}{} × {} layers × {} per direction, words {}{}{}, {}; {} parameters; {} threads",
       c.bidirectional ? "bidirectional " : "", nn::cell_name(c.cell), c.num_layers, c.rnn_size,
       c.word_embedding_size,
+      c.feature_columns.empty()
+          ? ""
+          : fmt::format(" + {} feature column(s) × {}", c.feature_columns.size(), c.feature_embedding_size),
       c.char_features() ? fmt::format(" + characters {} → {}×2", c.char_embedding_size, c.char_rnn_size) : "",
       c.crf ? "CRF" : "softmax", model->params().numel(), num_threads()));
   trainer.message(fmt::format("optimizer {} ({}), clip {} {}", optimizer->describe(), schedule->describe(),

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -86,9 +87,35 @@ int parse_tag_column(std::string_view spec, ColumnFormat format) {
   return column;
 }
 
+std::vector<int> parse_feature_columns(std::string_view spec, ColumnFormat format, int tag_column) {
+  std::vector<int> columns;
+  if (spec.empty()) return columns;
+  for (size_t begin = 0; begin <= spec.size();) {
+    const size_t comma = std::min(spec.find(',', begin), spec.size());
+    const std::string_view one = spec.substr(begin, comma - begin);
+    int column = 0;
+    try {
+      column = parse_tag_column(one, format);
+    } catch (const Error& e) {
+      throw Error(fmt::format("--feature-columns '{}': {}", spec, e.what()));
+    }
+    RECUR_REQUIRE(column != tag_column,
+                  fmt::format("--feature-columns '{}': column {} is the tag column", spec, column));
+    RECUR_REQUIRE(std::find(columns.begin(), columns.end(), column) == columns.end(),
+                  fmt::format("--feature-columns '{}': column {} is named twice", spec, column));
+    columns.push_back(column);
+    begin = comma + 1;
+  }
+  return columns;
+}
+
 TaggedSentenceReader::TaggedSentenceReader(std::istream& in, ColumnFormat format, int tag_column,
-                                           std::string source)
-    : in_(in), format_(format), tag_column_(tag_column), source_(std::move(source)) {}
+                                           std::string source, std::vector<int> feature_columns)
+    : in_(in),
+      format_(format),
+      tag_column_(tag_column),
+      source_(std::move(source)),
+      feature_columns_(std::move(feature_columns)) {}
 
 std::string TaggedSentenceReader::where() const {
   return fmt::format("{}:{}", source_, line_number_);
@@ -113,20 +140,22 @@ std::optional<TaggedSentence> TaggedSentenceReader::next() {
       continue;
     }
     std::string word, tag;
+    std::vector<std::string_view> columns;
     if (format_ == ColumnFormat::kConllu) {
-      const std::vector<std::string_view> columns = split_tabs(line);
+      columns = split_tabs(line);
       RECUR_REQUIRE(columns.size() == 10,
                     fmt::format("{}: a CoNLL-U line has 10 tab-separated columns, this one has {}", where(),
                                 columns.size()));
       const IdKind kind = id_kind(columns[0]);
       RECUR_REQUIRE(kind != IdKind::kBad,
                     fmt::format("{}: '{}' is not a CoNLL-U ID (1, 2-3 or 8.1)", where(), columns[0]));
-      s.lines.push_back(line);
-      if (kind != IdKind::kWord) continue;
+      if (kind != IdKind::kWord) {
+        s.lines.push_back(line);
+        continue;
+      }
       word = std::string(columns[1]);
       if (tag_column_ > 0) tag = std::string(columns[static_cast<size_t>(tag_column_ - 1)]);
     } else {
-      std::vector<std::string_view> columns;
       for (size_t i = 0; i < line.size();) {
         while (i < line.size() && is_space(line[i])) ++i;
         const size_t begin = i;
@@ -141,10 +170,20 @@ std::optional<TaggedSentence> TaggedSentenceReader::next() {
         RECUR_REQUIRE(tag_column_ <= static_cast<int>(columns.size()),
                       fmt::format("{}: no column {} (the lines have {}): check --column", where(),
                                   tag_column_, columns.size()));
-      s.lines.push_back(line);
       word = std::string(columns[0]);
       if (tag_column_ > 0) tag = std::string(columns[static_cast<size_t>(tag_column_ - 1)]);
     }
+    if (s.features.size() < feature_columns_.size()) s.features.resize(feature_columns_.size());
+    for (size_t f = 0; f < feature_columns_.size(); ++f) {
+      const int column = feature_columns_[f];
+      RECUR_REQUIRE(column <= static_cast<int>(columns.size()),
+                    fmt::format("{}: no column {} (the lines have {}): check --feature-columns", where(),
+                                column, columns.size()));
+      const std::string_view value = columns[static_cast<size_t>(column - 1)];
+      RECUR_REQUIRE(!value.empty(), fmt::format("{}: feature column {} is empty", where(), column));
+      s.features[f].emplace_back(value);
+    }
+    s.lines.push_back(line);
     RECUR_REQUIRE(!word.empty(), fmt::format("{}: the word is empty", where()));
     if (tag_column_ > 0) {
       RECUR_REQUIRE(!tag.empty() && tag != "_",
@@ -162,9 +201,9 @@ std::optional<TaggedSentence> TaggedSentenceReader::next() {
 }
 
 std::vector<TaggedSentence> read_tagged(std::string_view text, ColumnFormat format, int tag_column,
-                                        const std::string& source) {
+                                        const std::string& source, const std::vector<int>& feature_columns) {
   std::istringstream in{std::string(text)};
-  TaggedSentenceReader reader(in, format, tag_column, source);
+  TaggedSentenceReader reader(in, format, tag_column, source, feature_columns);
   std::vector<TaggedSentence> out;
   while (std::optional<TaggedSentence> s = reader.next()) out.push_back(std::move(*s));
   RECUR_REQUIRE(!out.empty(), fmt::format("{} holds no sentence (is it a {} file?)", source,
@@ -172,8 +211,9 @@ std::vector<TaggedSentence> read_tagged(std::string_view text, ColumnFormat form
   return out;
 }
 
-std::vector<TaggedSentence> read_tagged_file(const std::string& path, ColumnFormat format, int tag_column) {
-  return read_tagged(read_file(path), format, tag_column, path);
+std::vector<TaggedSentence> read_tagged_file(const std::string& path, ColumnFormat format, int tag_column,
+                                             const std::vector<int>& feature_columns) {
+  return read_tagged(read_file(path), format, tag_column, path, feature_columns);
 }
 
 std::vector<std::string> split_words(std::string_view line) {

@@ -26,7 +26,9 @@ layers::RnnOptions char_rnn_options(const TaggerConfig& c) {
 layers::RnnOptions rnn_options(const TaggerConfig& c) {
   layers::RnnOptions o;
   o.cell = c.cell;
-  o.input_size = c.word_embedding_size + (c.char_features() ? 2 * c.char_rnn_size : 0);
+  o.input_size = c.word_embedding_size +
+                 static_cast<index_t>(c.feature_columns.size()) * c.feature_embedding_size +
+                 (c.char_features() ? 2 * c.char_rnn_size : 0);
   o.hidden_size = c.rnn_size;
   o.num_layers = c.num_layers;
   o.bidirectional = c.bidirectional;
@@ -62,7 +64,10 @@ std::string TaggerConfig::to_json() const {
                                 {"dropout", dropout},
                                 {"crf", crf},
                                 {"format", format},
-                                {"column", column}}
+                                {"column", column},
+                                {"feature_columns", feature_columns},
+                                {"feature_vocab_sizes", feature_vocab_sizes},
+                                {"feature_embedding_size", feature_embedding_size}}
       .dump();
 }
 
@@ -101,6 +106,27 @@ TaggerConfig TaggerConfig::from_json(std::string_view text, std::string_view sou
   RECUR_REQUIRE(c.format == "conllu" || c.format == "conll",
                 fmt::format("{}: recur.config \"format\" must be conllu or conll, got {}", source, c.format));
   c.column = static_cast<int>(config_integer(j, "column", 2, 1024, source));
+  // Feature columns came after the first tagger checkpoints: absent means none.
+  if (j.contains("feature_columns")) {
+    const auto integers = [&](const char* key, index_t lo, index_t hi) {
+      const auto it = j.find(key);
+      RECUR_REQUIRE(
+          it != j.end() && it->is_array() && it->size() <= 64,
+          fmt::format("{}: recur.config \"{}\" must be a list of at most 64 integers", source, key));
+      std::vector<index_t> out;
+      for (const auto& v : *it) {
+        RECUR_REQUIRE(v.is_number_integer() && v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi,
+                      fmt::format("{}: recur.config \"{}\" holds {}, not an integer in [{}, {}]", source, key,
+                                  v.dump(), lo, hi));
+        out.push_back(v.get<index_t>());
+      }
+      return out;
+    };
+    for (index_t column : integers("feature_columns", 2, 1024))
+      c.feature_columns.push_back(static_cast<int>(column));
+    c.feature_vocab_sizes = integers("feature_vocab_sizes", 1, kMaxVocabulary);
+    c.feature_embedding_size = config_integer(j, "feature_embedding_size", 1, kMaxWidth, source);
+  }
   c.validate(source);
   return c;
 }
@@ -112,6 +138,17 @@ void TaggerConfig::validate(std::string_view source) const {
                     in(char_rnn_size, 1, kMaxWidth) && in(word_vocab_size, 1, kMaxVocabulary) &&
                     in(char_vocab_size, 1, kMaxVocabulary) && in(num_tags, 1, kMaxWidth),
                 fmt::format("{}: a tagger config out of range: {}", source, to_json()));
+  RECUR_REQUIRE(
+      feature_columns.size() == feature_vocab_sizes.size() && feature_columns.size() <= 64 &&
+          in(feature_embedding_size, 1, kMaxWidth),
+      fmt::format("{}: {} feature columns and {} feature vocabularies (at most 64), feature "
+                  "embedding size {}",
+                  source, feature_columns.size(), feature_vocab_sizes.size(), feature_embedding_size));
+  for (size_t f = 0; f < feature_columns.size(); ++f)
+    RECUR_REQUIRE(feature_columns[f] >= 2 && feature_columns[f] != column &&
+                      in(feature_vocab_sizes[f], 1, kMaxVocabulary),
+                  fmt::format("{}: feature column {} (vocabulary {}) out of range or the tag column", source,
+                              feature_columns[f], feature_vocab_sizes[f]));
   RECUR_REQUIRE(dropout >= 0.0 && dropout <= kMaxDropout,
                 fmt::format("{}: dropout must be in [0, {}], got {}", source, kMaxDropout, dropout));
 }
@@ -122,6 +159,10 @@ Tagger<T>::Tagger(const TaggerConfig& config, Unallocated)
       word_embedding_(params_, "word_embedding.", config.word_vocab_size, config.word_embedding_size),
       rnn_(params_, rnn_options(config), "rnn."),
       output_(params_, "output.", rnn_.output_size(), config.num_tags) {
+  feature_embeddings_.reserve(config.feature_columns.size());
+  for (size_t f = 0; f < config.feature_columns.size(); ++f)
+    feature_embeddings_.emplace_back(params_, fmt::format("feature_embedding.{}.", f),
+                                     config.feature_vocab_sizes[f], config.feature_embedding_size);
   if (config.char_features()) {
     char_embedding_.emplace(params_, "char_embedding.", config.char_vocab_size, config.char_embedding_size);
     char_rnn_.emplace(params_, char_rnn_options(config), "char_rnn.");
@@ -147,6 +188,7 @@ std::vector<std::pair<std::string, Shape>> Tagger<T>::parameter_shapes(const Tag
 template <class T>
 void Tagger<T>::init(Rng& rng) {
   word_embedding_.init(rng);
+  for (const layers::Embedding<T>& e : feature_embeddings_) e.init(rng);
   if (char_embedding_) {
     char_embedding_->init(rng);
     char_rnn_->init(rng);
@@ -168,7 +210,16 @@ ag::Var<T> Tagger<T>::scores(ag::Tape<T>& tape, const TaggerBatch& batch, bool t
                   static_cast<index_t>(batch.lengths.size()) == B,
               fmt::format("tagger: {} word ids and {} lengths for a ({}, {}) batch", batch.words.size(),
                           batch.lengths.size(), steps, B));
+  RECUR_CHECK(batch.features.size() == feature_embeddings_.size(),
+              fmt::format("tagger: {} feature columns in the batch, the model reads {}",
+                          batch.features.size(), feature_embeddings_.size()));
   ag::Var<T> x = word_embedding_.forward(tape, batch.words);  // (T·B, Ew)
+  if (!feature_embeddings_.empty()) {
+    std::vector<ag::Var<T>> parts{x};
+    for (size_t f = 0; f < feature_embeddings_.size(); ++f)
+      parts.push_back(feature_embeddings_[f].forward(tape, batch.features[f]));  // (T·B, Ef)
+    x = ag::concat<T>(parts, 1);
+  }
   if (char_embedding_) {
     // Every real word's code points through the character RNN at once: (Tc, N) time-major.
     const auto N = static_cast<index_t>(batch.chars.size());

@@ -12,7 +12,11 @@ namespace recur::models {
 TaggerVocabularies tagger_vocabularies(const std::vector<data::TaggedSentence>& train,
                                        std::int64_t min_word_freq) {
   data::TokenCounts words, chars, tags;
+  std::vector<data::TokenCounts> features(train.empty() ? 0 : train.front().features.size());
   for (const data::TaggedSentence& s : train) {
+    RECUR_CHECK(s.features.size() == features.size(), "tagger: sentences with different feature columns");
+    for (size_t f = 0; f < features.size(); ++f)
+      for (const std::string& value : s.features[f]) ++features[f][value];
     for (const std::string& w : s.words) {
       ++words[w];
       for (const std::string& c : data::tokenize(w, data::TokenKind::kChar, "a word")) ++chars[c];
@@ -23,13 +27,22 @@ TaggerVocabularies tagger_vocabularies(const std::vector<data::TaggedSentence>& 
   v.words = data::Vocab::build(data::TokenKind::kWord, words, {{data::kPad, data::kUnk}, min_word_freq, 0});
   v.chars = data::Vocab::build(data::TokenKind::kChar, chars, {{data::kPad, data::kUnk}, 1, 0});
   v.tags = data::Vocab::build(data::TokenKind::kWord, tags, {});
+  for (const data::TokenCounts& counts : features)
+    v.features.push_back(
+        data::Vocab::build(data::TokenKind::kWord, counts, {{data::kPad, data::kUnk}, 1, 0}));
   return v;
 }
 
 EncodedSentences encode_sentences(const std::vector<data::TaggedSentence>& sentences,
                                   const TaggerVocabularies& v) {
   EncodedSentences out;
+  out.features.resize(v.features.size());
   for (const data::TaggedSentence& s : sentences) {
+    RECUR_CHECK(s.features.size() == v.features.size(),
+                fmt::format("tagger: a sentence with {} feature columns for a model of {}", s.features.size(),
+                            v.features.size()));
+    for (size_t f = 0; f < v.features.size(); ++f)
+      out.features[f].push_back(v.features[f].encode(s.features[f], "feature values"));
     std::int64_t unknown = 0;
     out.words.push_back(v.words.encode(s.words, "words", &unknown));
     out.unknown_words += unknown;
@@ -63,6 +76,7 @@ TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<in
     batch.T =
         std::max<index_t>(batch.T, static_cast<index_t>(sentences.words[static_cast<size_t>(i)].size()));
   batch.words.assign(static_cast<size_t>(batch.T * batch.B), 0);
+  batch.features.assign(sentences.features.size(), std::vector<std::int32_t>(batch.words.size(), 0));
   if (tags) tags->assign(batch.words.size(), 0);
   for (index_t b = 0; b < batch.B; ++b) {
     const auto s = static_cast<size_t>(batch.items[static_cast<size_t>(b)]);
@@ -78,6 +92,9 @@ TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<in
           (*rare)[static_cast<size_t>(w)] && unk_rng->bernoulli(0.5))
         w = unk;
       batch.words[static_cast<size_t>(t * batch.B + b)] = w;
+      for (size_t f = 0; f < batch.features.size(); ++f)
+        batch.features[f][static_cast<size_t>(t * batch.B + b)] =
+            sentences.features[f][s][static_cast<size_t>(t)];
       batch.chars.push_back(sentences.chars[s][static_cast<size_t>(t)]);
       if (tags) (*tags)[static_cast<size_t>(t * batch.B + b)] = sentences.tags[s][static_cast<size_t>(t)];
     }

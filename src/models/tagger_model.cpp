@@ -16,8 +16,12 @@ namespace {
 
 constexpr const char* kCharsKey = "recur.chars";
 constexpr const char* kTagsKey = "recur.tags";
+// recur.features.<i>: the vocabulary of the model's i-th feature column.
+std::string feature_key(size_t i) {
+  return fmt::format("recur.features.{}", i);
+}
 
-data::Vocab vocabulary(const io::Safetensors& file, const char* key, index_t size) {
+data::Vocab vocabulary(const io::Safetensors& file, const std::string& key, index_t size) {
   const auto it = file.metadata().find(key);
   RECUR_REQUIRE(
       it != file.metadata().end(),
@@ -42,6 +46,7 @@ io::Safetensors tagger_file(const Tagger<float>& model, const TaggerVocabularies
   file.metadata()[kVocabKey] = v.words.to_json();
   file.metadata()[kCharsKey] = v.chars.to_json();
   file.metadata()[kTagsKey] = v.tags.to_json();
+  for (size_t f = 0; f < v.features.size(); ++f) file.metadata()[feature_key(f)] = v.features[f].to_json();
   return file;
 }
 
@@ -57,6 +62,8 @@ LoadedTagger load_tagger(io::Safetensors file) {
   loaded.vocabularies.words = vocabulary(file, kVocabKey, config.word_vocab_size);
   loaded.vocabularies.chars = vocabulary(file, kCharsKey, config.char_vocab_size);
   loaded.vocabularies.tags = vocabulary(file, kTagsKey, config.num_tags);
+  for (size_t f = 0; f < config.feature_columns.size(); ++f)
+    loaded.vocabularies.features.push_back(vocabulary(file, feature_key(f), config.feature_vocab_sizes[f]));
   // The header against the config before the model is allocated (the config is input, not truth).
   io::check_parameter_shapes(file, Tagger<float>::parameter_shapes(config), {kTrainingPrefix});
   loaded.model = std::make_unique<Tagger<float>>(config);
@@ -78,7 +85,11 @@ std::vector<std::pair<std::string, std::string>> TaggerModel::describe() const {
   std::string tags;
   for (const std::string& t : vocabularies_.tags.tokens()) tags += (tags.empty() ? "" : " ") + t;
   const TaggerConfig& c = model_->config();
-  return {{"reads", fmt::format("{} files, tags in column {}", c.format, c.column)},
+  std::string features;
+  for (size_t f = 0; f < c.feature_columns.size(); ++f)
+    features += fmt::format("{}{} ({} values)", f ? ", " : "; features from column ", c.feature_columns[f],
+                            vocabularies_.features[f].size());
+  return {{"reads", fmt::format("{} files, tags in column {}{}", c.format, c.column, features)},
           {"words", fmt::format("{} (with <pad> <unk>), {} characters", vocabularies_.words.size(),
                                 vocabularies_.chars.size())},
           {"tags", fmt::format("{}: {}", vocabularies_.tags.size(), tags)}};
@@ -88,7 +99,7 @@ Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
                                  const EvaluateOptions& options) const {
   const TaggerConfig& c = model_->config();
   const std::vector<data::TaggedSentence> sentences =
-      data::read_tagged(text, format_of(c), c.column, std::string(source));
+      data::read_tagged(text, format_of(c), c.column, std::string(source), c.feature_columns);
   const EncodedSentences encoded = encode_sentences(sentences, vocabularies_);
   const TaggerEvaluation e = evaluate_tagger(*model_, vocabularies_, encoded);
   nlohmann::ordered_json j{{"accuracy", e.accuracy},
@@ -119,10 +130,8 @@ Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
 void TaggerModel::predict(std::istream& in, std::string_view source, const PredictOptions& options,
                           const std::function<void(std::string_view)>& emit) const {
   const TaggerConfig& c = model_->config();
-  const auto tag_sentence = [&](const std::vector<std::string>& words) {
-    data::TaggedSentence s;
-    s.words = words;
-    EncodedSentences encoded = encode_sentences({s}, vocabularies_);
+  const auto tag_sentence = [&](data::TaggedSentence s) {
+    EncodedSentences encoded = encode_sentences({std::move(s)}, vocabularies_);
     const TaggerBatch batch = tagger_batch(encoded, {0});
     const std::vector<std::int32_t> best = model_->decode(batch);
     std::vector<std::string> tags;
@@ -130,12 +139,18 @@ void TaggerModel::predict(std::istream& in, std::string_view source, const Predi
     return tags;
   };
   if (options.plain_text) {
+    RECUR_REQUIRE(c.feature_columns.empty(),
+                  fmt::format("{} reads column {} beside each word, which plain text does not have: give it "
+                              "a {} file",
+                              file().source(), c.feature_columns.front(), c.format));
     std::string line;
     while (std::getline(in, line)) {
       const std::vector<std::string> words = data::split_words(line);
       std::string out;
       if (!words.empty()) {
-        const std::vector<std::string> tags = tag_sentence(words);
+        data::TaggedSentence s;
+        s.words = words;
+        const std::vector<std::string> tags = tag_sentence(std::move(s));
         for (size_t i = 0; i < words.size(); ++i)
           out += fmt::format("{}{}/{}", i ? " " : "", words[i], tags[i]);
       }
@@ -145,9 +160,9 @@ void TaggerModel::predict(std::istream& in, std::string_view source, const Predi
     return;
   }
   const data::ColumnFormat format = format_of(c);
-  data::TaggedSentenceReader reader(in, format, 0, std::string(source));
+  data::TaggedSentenceReader reader(in, format, 0, std::string(source), c.feature_columns);
   while (auto s = reader.next()) {
-    const std::vector<std::string> tags = tag_sentence(s->words);
+    const std::vector<std::string> tags = tag_sentence(*s);
     std::vector<std::string> lines = s->lines;
     for (size_t w = 0; w < s->words.size(); ++w) {
       std::string& line = lines[static_cast<size_t>(s->word_line[w])];

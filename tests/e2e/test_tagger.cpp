@@ -115,6 +115,49 @@ TEST_F(Cli, TaggerWithACrfChunks) {
   EXPECT_EQ(m.at("sentences"), 40);
 }
 
+// A chunker that reads the part-of-speech column beside each word (Huang et al. 2015's feature):
+// on these 120 sentences the words alone give a chunk F1 near 50, the words and their POS near 80.
+// eval reads the column from its file, predict from files without the chunk column; plain text,
+// which has no POS, is refused with a message saying why.
+TEST_F(Cli, TaggerReadsFeatureColumns) {
+  const std::string common = "train tag --data " + kFixtures + "conll2000_train_120.txt.gz --val-data " +
+                             kFixtures + "conll2000_test_40.txt.gz --crf --max-epochs 4 " + small_tagger();
+  const Result with = run(common + " --feature-columns 2 --feature-embedding-size 8 --checkpoint-dir pos");
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  EXPECT_NE(with.err.find("values in column 2"), std::string::npos) << with.err;
+  ASSERT_EQ(run(common + " --checkpoint-dir words").exit_code, 0);
+  const auto f1 = [&](const std::string& dir) {
+    const Result eval =
+        run("eval " + dir + "/best.safetensors " + kFixtures + "conll2000_test_40.txt.gz --json");
+    EXPECT_EQ(eval.exit_code, 0) << eval.err;
+    return last_json_line(eval.out).at("f1").get<double>();
+  };
+  const double f1_with = f1("pos"), f1_words = f1("words");
+  EXPECT_GT(f1_with, 70.0);
+  EXPECT_GT(f1_with, f1_words + 15.0) << "words and POS " << f1_with << ", words alone " << f1_words;
+
+  std::ofstream(dir_ / "two_columns.txt") << "He PRP\nreckons VBZ\nthe DT\ncurrent JJ\ndeficit NN\n\n";
+  const Result predicted = run("predict pos/best.safetensors two_columns.txt");
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.err;
+  const std::vector<std::string> out = lines_of(predicted.out);
+  ASSERT_EQ(out.size(), 6u) << predicted.out;
+  EXPECT_EQ(out[0].rfind("He PRP ", 0), 0u) << out[0];
+  EXPECT_EQ(std::count(out[4].begin(), out[4].end(), ' '), 2) << out[4];
+
+  std::ofstream(dir_ / "one_column.txt") << "He\nreckons\n\n";
+  const Result missing = run("predict pos/best.safetensors one_column.txt");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("one_column.txt:1: no column 2 (the lines have 1): check --feature-columns"),
+            std::string::npos)
+      << missing.err;
+  std::ofstream(dir_ / "plain.txt") << "He reckons\n";
+  const Result text = run("predict pos/best.safetensors plain.txt --text");
+  EXPECT_EQ(text.exit_code, 1);
+  EXPECT_NE(text.err.find("reads column 2 beside each word, which plain text does not have"),
+            std::string::npos)
+      << text.err;
+}
+
 // Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight.
 TEST_F(Cli, TaggerResumeIsExact) {
   const std::string common = "train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " +

@@ -1,8 +1,8 @@
 // models::Tagger<double>: every parameter's gradient of the loss per word on a batch of three
 // sentences of different lengths (padding included), against central finite differences
 // (ag::gradcheck_parameters): with character features, a softmax or the CRF, a bidirectional or a
-// unidirectional RNN, in evaluation mode and with dropout (the loss re-seeds its Rng, so every
-// evaluation draws the same masks).
+// unidirectional RNN, with feature columns, in evaluation mode and with dropout (the loss re-seeds its Rng,
+// so every evaluation draws the same masks).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -17,6 +17,7 @@ struct Case {
   bool crf, bidirectional, chars;
   double dropout;
   const char* name;
+  bool features = false;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -38,6 +39,11 @@ TEST_P(TaggerGradient, MatchesFiniteDifferences) {
   config.num_tags = 3;
   config.dropout = c.dropout;
   config.crf = c.crf;
+  if (c.features) {
+    config.feature_columns = {3, 5};
+    config.feature_vocab_sizes = {4, 3};
+    config.feature_embedding_size = 2;
+  }
   Tagger<double> model(config);
   Rng init_rng(11);
   model.init(init_rng);
@@ -48,6 +54,7 @@ TEST_P(TaggerGradient, MatchesFiniteDifferences) {
   batch.lengths = {3, 1, 2};
   batch.words = {2, 5, 1, 3, 0, 4, 1, 0, 0};
   batch.chars = {{2, 3}, {4}, {1, 2, 3}, {3}, {4, 4}, {2}};  // t-major: (0,0) (0,1) (0,2) (1,0) (1,2) (2,0)
+  if (c.features) batch.features = {{3, 1, 2, 2, 0, 1, 3, 0, 0}, {1, 2, 2, 0, 0, 1, 2, 0, 0}};
   const std::vector<std::int32_t> tags = {0, 2, 1, 1, 0, 2, 2, 0, 0};
   const bool training = c.dropout > 0;
   const auto loss = [&](ag::Tape<double>& tape) {
@@ -75,7 +82,8 @@ INSTANTIATE_TEST_SUITE_P(Variants, TaggerGradient,
                          ::testing::Values(Case{false, true, true, 0.0, "softmax_bidirectional_chars"},
                                            Case{true, true, true, 0.0, "crf_bidirectional_chars"},
                                            Case{true, false, false, 0.0, "crf_unidirectional_words"},
-                                           Case{false, true, true, 0.3, "softmax_with_dropout"}));
+                                           Case{false, true, true, 0.3, "softmax_with_dropout"},
+                                           Case{true, true, true, 0.0, "crf_with_feature_columns", true}));
 
 }  // namespace
 }  // namespace recur::models

@@ -80,6 +80,37 @@ TEST(ConllReader, ConllColumnsSeparatedByAnyWhitespace) {
   EXPECT_EQ(read_all("a DT B-NP\n", ColumnFormat::kConll, 2)[0].tags, (Strings{"DT"}));
 }
 
+// Feature columns are read beside the word, "_" included; a missing one is named.
+TEST(ConllReader, FeatureColumns) {
+  const std::string conll = "Confidence NN B-NP\nin IN B-PP\n\nThe DT B-NP\n";
+  std::istringstream in(conll);
+  data::TaggedSentenceReader reader(in, ColumnFormat::kConll, 3, "c.txt", {2});
+  const auto first = reader.next();
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->features.size(), 1u);
+  EXPECT_EQ(first->features[0], (Strings{"NN", "IN"}));
+  EXPECT_EQ(first->tags, (Strings{"B-NP", "B-PP"}));
+  const auto conllu = data::read_tagged(
+      "1\ta\ta\tDET\t_\t_\t0\troot\t_\t_\n2-3\tbc\t_\t_\t_\t_\t_\t_\t_\t_\n"
+      "2\tb\tb\tNOUN\tNN\t_\t1\tdep\t_\t_\n3\tc\tc\tADP\tIN\t_\t1\tdep\t_\t_\n",
+      ColumnFormat::kConllu, 4, "u.conllu", {5, 3});
+  ASSERT_EQ(conllu[0].features.size(), 2u);
+  EXPECT_EQ(conllu[0].features[0], (Strings{"_", "NN", "IN"}));  // a "_" feature is a value
+  EXPECT_EQ(conllu[0].features[1], (Strings{"a", "b", "c"}));
+  EXPECT_TRUE(
+      throws_error_with([] { data::read_tagged("a DT B-NP\n", ColumnFormat::kConll, 3, "c.txt", {4}); },
+                        {"c.txt:1: no column 4 (the lines have 3): check --feature-columns"}));
+  EXPECT_EQ(data::parse_feature_columns("", ColumnFormat::kConll, 3), std::vector<int>{});
+  EXPECT_EQ(data::parse_feature_columns("2", ColumnFormat::kConll, 3), std::vector<int>{2});
+  EXPECT_EQ(data::parse_feature_columns("xpos,3", ColumnFormat::kConllu, 4), (std::vector<int>{5, 3}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_feature_columns("2,3", ColumnFormat::kConll, 3); },
+                                {"--feature-columns '2,3': column 3 is the tag column"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_feature_columns("2,2", ColumnFormat::kConll, 3); },
+                                {"column 2 is named twice"}));
+  EXPECT_TRUE(throws_error_with([] { data::parse_feature_columns("2,", ColumnFormat::kConll, 3); },
+                                {"--feature-columns '2,'", "got ''"}));
+}
+
 // A malformed line is an error naming the file and line.
 TEST(ConllReader, MalformedLinesAreErrorsNamingFileAndLine) {
   const auto fails = [](const std::string& text, ColumnFormat format, int column, const std::string& says) {

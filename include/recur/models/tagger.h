@@ -1,6 +1,8 @@
 // Tagger: one tag per word (part of speech, chunks), from the whole sentence.
 //
 //   words (T, B)  → word embedding (B·T, Ew)          ┐
+//   feature columns (T, B) each → an embedding (Ef)    │
+//     (part of speech for a chunker, Huang et al.)     │
 //   each word's code points → character embedding →   ├ concat → dropout → Rnn (bidirectional, L
 //     a bidirectional RNN; its two final states        │   layers, any cell) → dropout → linear →
 //     (Lample et al. 2016; for unknown and rare words) ┘   emission scores (T, B, K)
@@ -9,8 +11,8 @@
 // chain CRF over the sentence (`crf`: loss log Z − score of the gold path, per word; decoding:
 // Viterbi), as Huang et al. 2015's BI-LSTM-CRF. Sentences of a batch have their own lengths: the
 // recurrent layers stop at each one's end and the reverse direction starts there, so padding never
-// changes a result. Parameter names: word_embedding.weight, char_embedding.weight, char_rnn.*,
-// rnn.*, output.weight/bias, crf.transitions/start/end.
+// changes a result. Parameter names: word_embedding.weight, feature_embedding.<i>.weight,
+// char_embedding.weight, char_rnn.*, rnn.*, output.weight/bias, crf.transitions/start/end.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,11 @@ struct TaggerConfig {
   // How the training files were read, so eval and predict read theirs the same way.
   std::string format = "conllu";
   int column = 4;
+  // Columns read beside the word, each through its own embedding of feature_embedding_size (1-based,
+  // as `column`); their vocabularies' sizes (with <pad> <unk>).
+  std::vector<int> feature_columns;
+  std::vector<index_t> feature_vocab_sizes;
+  index_t feature_embedding_size = 20;
 
   bool char_features() const { return char_embedding_size > 0; }
   std::string to_json() const;
@@ -56,10 +63,11 @@ struct TaggerConfig {
 // code points of every real word, in (t, b) order of the batch.
 struct TaggerBatch {
   index_t T = 0, B = 0;
-  std::vector<std::int32_t> words;               // (T, B)
-  std::vector<index_t> lengths;                  // (B)
-  std::vector<std::vector<std::int32_t>> chars;  // one per real word, t-major then b
-  std::vector<index_t> items;                    // (B) which sentences, by index into their set
+  std::vector<std::int32_t> words;                  // (T, B)
+  std::vector<std::vector<std::int32_t>> features;  // per feature column (T, B), padded with 0
+  std::vector<index_t> lengths;                     // (B)
+  std::vector<std::vector<std::int32_t>> chars;     // one per real word, t-major then b
+  std::vector<index_t> items;                       // (B) which sentences, by index into their set
   index_t num_words() const;
 };
 
@@ -96,6 +104,7 @@ class Tagger {
   TaggerConfig config_;
   nn::ParameterTable<T> params_;
   layers::Embedding<T> word_embedding_;
+  std::vector<layers::Embedding<T>> feature_embeddings_;
   std::optional<layers::Embedding<T>> char_embedding_;  // with character features only
   std::optional<layers::Rnn<T>> char_rnn_;
   layers::Rnn<T> rnn_;

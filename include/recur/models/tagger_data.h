@@ -1,5 +1,5 @@
-// Tagged sentences as a tagger reads them: three vocabularies (words, their code points, tags)
-// built from the training sentences, sentences as ids, and padded batches (models/tagger.h).
+// Tagged sentences as a tagger reads them: vocabularies (words, their code points, tags, and one per
+// feature column) built from the training sentences, sentences as ids, and padded batches (models/tagger.h).
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,10 @@
 namespace recur::models {
 
 struct TaggerVocabularies {
-  data::Vocab words;  // <pad> <unk>, then by falling frequency (--min-freq)
-  data::Vocab chars;  // <pad> <unk>, then code points in order
-  data::Vocab tags;   // by falling frequency, no specials
+  data::Vocab words;                  // <pad> <unk>, then by falling frequency (--min-freq)
+  data::Vocab chars;                  // <pad> <unk>, then code points in order
+  data::Vocab tags;                   // by falling frequency, no specials
+  std::vector<data::Vocab> features;  // per feature column: <pad> <unk>, then by falling frequency
 };
 
 TaggerVocabularies tagger_vocabularies(const std::vector<data::TaggedSentence>& train,
@@ -28,8 +29,9 @@ TaggerVocabularies tagger_vocabularies(const std::vector<data::TaggedSentence>& 
 // the loss.
 struct EncodedSentences {
   std::vector<std::vector<std::int32_t>> words, tags;
-  std::vector<std::vector<std::vector<std::int32_t>>> chars;  // per sentence, per word
-  std::vector<std::vector<std::string>> gold;                 // the tags as read
+  std::vector<std::vector<std::vector<std::int32_t>>> features;  // per feature column, per sentence
+  std::vector<std::vector<std::vector<std::int32_t>>> chars;     // per sentence, per word
+  std::vector<std::vector<std::string>> gold;                    // the tags as read
   std::int64_t unknown_words = 0, unknown_tags = 0, total_words = 0;
   index_t size() const { return static_cast<index_t>(words.size()); }
 };

@@ -3,13 +3,14 @@
 //
 // The file: the tagger's tensors (models/tagger.h), recur.task "tag", recur.config
 // (TaggerConfig::to_json: sizes, the CRF, and the format and column the training files were read
-// with), recur.vocab (the words), recur.chars (their code points) and recur.tags.
+// with), recur.vocab (the words), recur.chars (their code points), recur.tags, and
+// recur.features.<i> (the values of the i-th feature column).
 //   evaluate: the text read as sentences in the training files' format and column; JSON
 //             {"loss", "accuracy", "tokens", "sentences", "unknown_tags"} and, for chunk tags,
 //             "precision", "recall", "f1" (conlleval's, in %).
 //   predict:  sentences in, the same lines out with the tag column filled in (CoNLL-U or CoNLL), or
-//             plain text (one sentence a line, words split at whitespace) out as word/TAG; a
-//             sentence is written as soon as it is tagged.
+//             plain text (one sentence a line, words split at whitespace) out as word/TAG (not for
+//             a model that reads feature columns); a sentence is written as soon as it is tagged.
 #pragma once
 
 #include <memory>

@@ -176,7 +176,7 @@ Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
     ids.push_back(x.id());
   }
   const index_t outer = first.outer(a);
-  Tensor<T> y{Shape(dims)};
+  Tensor<T> y = Tensor<T>::uninitialized(Shape(dims));  // every element is copied in
   ops::concat_forward<T>(srcs, widths, outer, y.data());
   return xs[0].tape().record(std::move(y), xs, [ids, widths, outer](Tape<T>& tape, const Tensor<T>& dy) {
     std::vector<T*> grads;
@@ -195,8 +195,14 @@ Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
   std::vector<index_t> dims = s.dims();
   dims[a] = length;
   const index_t outer = s.outer(a), inner = s.inner(a);
-  Tensor<T> y{Shape(dims)};
-  ops::slice_forward(x.value().data(), outer, s[a] * inner, start * inner, length * inner, y.data());
+  Tensor<T> y;
+  if (outer == 1 && inner > 0 && length > 0) {
+    // Contiguous rows: a view of x's storage, no copy (values on the tape are never written again).
+    y = x.value().view(Shape{s[a], inner}).narrow(start, length).view(Shape(dims));
+  } else {
+    y = Tensor<T>::uninitialized(Shape(dims));
+    ops::slice_forward(x.value().data(), outer, s[a] * inner, start * inner, length * inner, y.data());
+  }
   return record(x, std::move(y), {x},
                 [ix = x.id(), outer, in_width = s[a] * inner, offset = start * inner, width = length * inner](
                     Tape<T>& tape, const Tensor<T>& dy) {
@@ -227,7 +233,7 @@ template <class T>
 Var<T> embedding(const Var<T>& table, std::vector<std::int32_t> ids) {
   RECUR_CHECK(table.shape().rank() == 2, "embedding: table must be (V, E), got " + table.shape().str());
   const index_t V = table.shape()[0], E = table.shape()[1], N = static_cast<index_t>(ids.size());
-  Tensor<T> y(Shape{N, E});
+  Tensor<T> y = Tensor<T>::uninitialized(Shape{N, E});  // every row is copied in
   ops::embedding_forward(table.value().data(), ids.data(), y.data(), N, V, E);
   return record(table, std::move(y), {table},
                 [it = table.id(), ids = std::move(ids), N, E](Tape<T>& tape, const Tensor<T>& dy) {

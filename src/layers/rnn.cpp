@@ -142,6 +142,7 @@ RnnResult<T> Rnn<T>::forward(const ag::Var<T>& x, const std::vector<index_t>& le
   RECUR_CHECK(!dropout || rng != nullptr, fmt::format("{}: training with dropout needs an Rng", name));
 
   ag::Tape<T>& tape = x.tape();
+  if (!tape.grad_enabled() && !dropout) return forward_values(x, lengths, initial);
   const index_t T_ = x.shape()[0], B = x.shape()[1], H = options_.hidden_size;
   // A learned initial state (H) broadcast over the batch: zeros (B, H) + the parameter as a bias.
   const auto learned = [&](int id) {
@@ -189,6 +190,50 @@ RnnResult<T> Rnn<T>::forward(const ag::Var<T>& x, const std::vector<index_t>& le
     input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
   }
   result.output = input;
+  return result;
+}
+
+template <class T>
+RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index_t>& lengths,
+                                    const RnnState<T>& initial) const {
+  ag::Tape<T>& tape = x.tape();
+  const int L = options_.num_layers, D = directions();
+  const bool cell = nn::has_cell_state(options_.cell);
+  const index_t T_ = x.shape()[0], B = x.shape()[1], H = options_.hidden_size;
+  RECUR_CHECK(
+      lengths.empty() || static_cast<index_t>(lengths.size()) == B,
+      fmt::format("{} layer: {} lengths for a batch of {}", nn::cell_name(options_.cell), lengths.size(), B));
+  // Initial state of entry e: given, learned (H) repeated over the batch, or null for zeros.
+  const auto start = [&](const std::vector<ag::Var<T>>& given, int learned, size_t e, Tensor<T>& storage) {
+    if (!given.empty()) return given[e].value().data();
+    if (learned < 0) return static_cast<const T*>(nullptr);
+    storage = Tensor<T>::uninitialized(Shape{B, H});
+    const T* row = params_->value(learned).data();
+    for (index_t b = 0; b < B; ++b) std::copy(row, row + H, storage.data() + b * H);
+    return static_cast<const T*>(storage.data());
+  };
+  RnnResult<T> result;
+  Tensor<T> input = x.value();
+  for (int l = 0; l < L; ++l) {
+    Tensor<T> output = Tensor<T>::uninitialized(Shape{T_, B, D * H});  // every row of each half is written
+    for (int dir = 0; dir < D; ++dir) {
+      const LayerParams& p = layer(l, dir);
+      const auto e = static_cast<size_t>(l * D + dir);
+      Tensor<T> h0_storage, c0_storage;
+      const T* h0 = start(initial.h, p.h0, e, h0_storage);
+      const T* c0 = cell ? start(initial.c, p.c0, e, c0_storage) : nullptr;
+      Tensor<T> h_n = Tensor<T>::uninitialized(Shape{B, H});
+      Tensor<T> c_n = cell ? Tensor<T>::uninitialized(Shape{B, H}) : Tensor<T>();
+      nn::scan_forward<T>(options_.cell, nn::ScanDims{T_, B, input.dim(2), H},
+                          dir == 0 ? nn::Direction::kForward : nn::Direction::kReverse, scan_weights(l, dir),
+                          input.data(), lengths.empty() ? nullptr : lengths.data(), h0, c0,
+                          output.data() + dir * H, h_n.data(), cell ? c_n.data() : nullptr, nullptr, D * H);
+      result.final_state.h.push_back(tape.constant(std::move(h_n)));
+      if (cell) result.final_state.c.push_back(tape.constant(std::move(c_n)));
+    }
+    input = std::move(output);
+  }
+  result.output = tape.constant(std::move(input));
   return result;
 }
 

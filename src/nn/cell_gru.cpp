@@ -16,7 +16,7 @@ void gru_step_forward(const StepForward<T>& s) {
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(0), s.scratch, GH);
   for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
-    T *h = s.h_next + b * H, *y = s.y + b * H, *act = s.saved + b * 4 * H;
+    T *h = s.h_next + b * H, *y = s.y + b * s.ldy, *act = s.saved + b * 4 * H;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(h_prev, h, H);
       zero_row(y, H);
@@ -99,7 +99,7 @@ void gru_reset_before_step_forward(const StepForward<T>& s) {
   gemm_packed(s.rows, s.saved + 3 * H, SH, s.packed->recurrent_n, T(1), s.pre + 2 * H, GH);
   for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T* h_prev = s.h_prev + b * H;
-    T *h = s.h_next + b * H, *y = s.y + b * H;
+    T *h = s.h_next + b * H, *y = s.y + b * s.ldy;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(h_prev, h, H);
       zero_row(y, H);

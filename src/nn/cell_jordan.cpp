@@ -22,7 +22,7 @@ void jordan_step_forward(const StepForward<T>& s) {
   });
   gemm_packed(B, s.saved, H, s.packed->output, T(0), s.scratch, H);
   for_each_row(B, H, [&](index_t b) {
-    T *y_next = s.h_next + b * H, *y = s.y + b * H;
+    T *y_next = s.h_next + b * H, *y = s.y + b * s.ldy;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(s.h_prev + b * H, y_next, H);
       zero_row(y, H);

@@ -12,7 +12,7 @@ void lstm_step_forward(const StepForward<T>& s) {
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, GH);
   for_each_row(s.kernel_rows, GH, [&](index_t b) {
     const T *h_prev = s.h_prev + b * H, *c_prev = s.c_prev + b * H;
-    T *h = s.h_next + b * H, *c = s.c_next + b * H, *y = s.y + b * H, *act = s.saved + b * 5 * H;
+    T *h = s.h_next + b * H, *c = s.c_next + b * H, *y = s.y + b * s.ldy, *act = s.saved + b * 5 * H;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(h_prev, h, H);
       copy_row(c_prev, c, H);

@@ -18,7 +18,7 @@ void rnn_step_forward(const StepForward<T>& s, bool relu) {
   const index_t H = s.H;
   gemm_packed(s.rows, s.h_prev, H, s.packed->recurrent, T(1), s.pre, H);
   for_each_row(s.kernel_rows, H, [&](index_t b) {
-    T *h = s.h_next + b * H, *y = s.y + b * H;
+    T *h = s.h_next + b * H, *y = s.y + b * s.ldy;
     if (!is_real(s.lengths, b, s.t)) {
       copy_row(s.h_prev + b * H, h, H);
       zero_row(y, H);

@@ -186,9 +186,13 @@ class RealRows {
 
 template <class T>
 void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWeights<T>& w, const T* x,
-                  const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                  ScanTrace<T>* trace) {
+                  const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n, ScanTrace<T>* trace,
+                  index_t y_stride) {
   check_arguments(kind, d, w, lengths);
+  const index_t ldy = y_stride == 0 ? d.H : y_stride;
+  RECUR_CHECK(ldy >= d.H && (!trace || ldy == d.H),
+              fmt::format("{} layer: output row stride {} for H = {}{}", cell_name(kind), ldy, d.H,
+                          trace ? " (training writes whole rows)" : ""));
   RECUR_CHECK(!w.x_is_projection || !trace,
               fmt::format("{} layer: a projected input is for inference only", cell_name(kind)));
   const index_t T_ = d.T, B = d.B, H = d.H, BH = B * H, GH = gate_count(kind) * H, SH = saved_width(kind) * H;
@@ -206,6 +210,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   s.rows = B;
   s.kernel_rows = B;
   s.H = H;
+  s.ldy = ldy;
   s.w = &w;
   s.packed = &packed;
   s.lengths = lengths;
@@ -299,11 +304,12 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     s.h_next = h.data() + (1 - current) * BH;
     s.c_prev = cell ? c.data() + current * BH : nullptr;
     s.c_next = cell ? c.data() + (1 - current) * BH : nullptr;
-    s.y = y + t * BH;
+    s.y = y + t * B * ldy;
     if (skip_rows) s.kernel_rows = s.rows;
     step_forward(kind, s);
     if (skip_rows) {
-      std::fill(s.y + s.rows * H, s.y + BH, T(0));  // the finished (or not yet started) rows output 0
+      for (index_t b = s.rows; b < B; ++b)  // the finished (or not yet started) rows output 0
+        std::fill(s.y + b * ldy, s.y + b * ldy + H, T(0));
       if (dir == Direction::kForward) {
         // Rows whose last step this was: their final state, from the buffer just written.
         const index_t next = t + 1 < T_ ? real_rows.at(t + 1) : 0;
@@ -417,7 +423,7 @@ void scan_backward(CellKind kind, const ScanDims& d, Direction dir, const ScanWe
   template PackedScanWeights<T> pack_forward<T>(CellKind, const ScanDims&, const ScanWeights<T>&, bool); \
   template PackedScanWeights<T> pack_backward<T>(CellKind, const ScanDims&, const ScanWeights<T>&);      \
   template void scan_forward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,   \
-                                const index_t*, const T*, const T*, T*, T*, T*, ScanTrace<T>*);          \
+                                const index_t*, const T*, const T*, T*, T*, T*, ScanTrace<T>*, index_t); \
   template void scan_backward<T>(CellKind, const ScanDims&, Direction, const ScanWeights<T>&, const T*,  \
                                  const index_t*, const ScanTrace<T>&, const T*, const T*, const T*,      \
                                  const ScanGrads<T>&);

@@ -27,9 +27,10 @@ struct StepForward {
   const T* c_prev = nullptr;  // (B, H) LSTM
   T* h_next = nullptr;        // (B, H)
   T* c_next = nullptr;        // (B, H) LSTM
-  T* y = nullptr;             // (B, H) output at t; 0 on padded rows
-  T* saved = nullptr;         // (B, S·H) activations kept for backward (see ScanTrace)
-  T* scratch = nullptr;       // (B, G·H)
+  T* y = nullptr;             // (B, H) output at t, rows ldy apart; 0 on padded rows
+  index_t ldy = 0;
+  T* saved = nullptr;    // (B, S·H) activations kept for backward (see ScanTrace)
+  T* scratch = nullptr;  // (B, G·H)
 };
 
 template <class T>

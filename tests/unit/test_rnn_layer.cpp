@@ -309,6 +309,71 @@ TEST_P(RnnLayer, InferenceMatchesTrainingPath) {
         << "c_n " << e;
 }
 
+// Without gradients each direction's scan writes its half of the layer's output in place. The
+// reference runs every (layer, direction) through ag::scan_layer and concatenates, as the tape path
+// does: the same kernels, so the same bits, with given or learned initial states and lengths sorted
+// longest first (finished rows skipped) or not.
+TEST_P(RnnLayer, InferenceWritesEachDirectionInPlace) {
+  const CellKind cell = GetParam();
+  for (const bool learned : {false, true})
+    for (const std::vector<index_t>& lengths :
+         {std::vector<index_t>{5, 3, 0}, std::vector<index_t>{2, 5, 4}}) {
+      SCOPED_TRACE(std::string(learned ? "learned" : "given") + " initial state, lengths " +
+                   std::to_string(lengths[0]) + " " + std::to_string(lengths[1]) + " " +
+                   std::to_string(lengths[2]));
+      RnnOptions o = make_options(cell, kI, kH, 2, true);
+      o.learn_initial_state = learned;
+      Model<float> s(o, kT, kB, !learned);
+      ag::Tape<float> tape;
+      ag::NoGrad<float> no_grad(tape);
+      const RnnState<float> initial = s.initial(tape);  // empty with a learned state
+      const RnnResult<float> r = s.rnn.forward(s.x(tape), lengths, initial);
+
+      const auto learned_state = [&](int id) {
+        return ag::add_bias(tape.constant(Tensor<float>(Shape{kB, kH})), ag::param(tape, s.params, id));
+      };
+      Var<float> input = s.x(tape);
+      std::vector<Var<float>> h_n, c_n;
+      for (int l = 0; l < 2; ++l) {
+        std::vector<Var<float>> halves;
+        for (int dir = 0; dir < 2; ++dir) {
+          const auto& p = s.rnn.layer(l, dir);
+          const auto e = static_cast<size_t>(l * 2 + dir);
+          ag::ScanLayerWeights<float> w;
+          w.W_ih = ag::param(tape, s.params, p.W_ih);
+          w.W_hh = ag::param(tape, s.params, p.W_hh);
+          w.b_ih = ag::param(tape, s.params, p.b_ih);
+          w.b_hh = ag::param(tape, s.params, p.b_hh);
+          if (p.W_hy >= 0) {
+            w.W_hy = ag::param(tape, s.params, p.W_hy);
+            w.b_hy = ag::param(tape, s.params, p.b_hy);
+          }
+          Var<float> h0, c0;
+          if (learned) {
+            h0 = learned_state(p.h0);
+            if (p.c0 >= 0) c0 = learned_state(p.c0);
+          } else {
+            h0 = initial.h[e];
+            if (!initial.c.empty()) c0 = initial.c[e];
+          }
+          const ag::ScanLayerResult<float> one = ag::scan_layer(
+              cell, dir == 0 ? nn::Direction::kForward : nn::Direction::kReverse, input, w, lengths, h0, c0);
+          halves.push_back(one.y);
+          h_n.push_back(one.h_n);
+          if (one.c_n.defined()) c_n.push_back(one.c_n);
+        }
+        input = ag::concat(halves, 2);
+      }
+      EXPECT_EQ(r.output.value().to_vector(), input.value().to_vector());
+      ASSERT_EQ(r.final_state.h.size(), h_n.size());
+      ASSERT_EQ(r.final_state.c.size(), c_n.size());
+      for (size_t e = 0; e < h_n.size(); ++e)
+        EXPECT_EQ(r.final_state.h[e].value().to_vector(), h_n[e].value().to_vector()) << "h_n " << e;
+      for (size_t e = 0; e < c_n.size(); ++e)
+        EXPECT_EQ(r.final_state.c[e].value().to_vector(), c_n[e].value().to_vector()) << "c_n " << e;
+    }
+}
+
 // ---- d. variable lengths ------------------------------------------------------------------------
 
 // Both paths (training and NoGrad), 2 bidirectional layers.

@@ -103,6 +103,12 @@ class Rnn {
   nn::ScanWeights<T> scan_weights(int layer, int direction) const;
 
  private:
+  // Inference (no gradient, no dropout): each direction's scan writes its half of the layer's
+  // (T, B, D·H) output in place (nn::scan_forward's y_stride), with no concat; the same kernels, so
+  // the same bits as through the tape.
+  RnnResult<T> forward_values(const ag::Var<T>& x, const std::vector<index_t>& lengths,
+                              const RnnState<T>& initial) const;
+
   nn::ParameterTable<T>* params_;
   RnnOptions options_;
   std::vector<LayerParams> layers_;  // index layer · D + direction

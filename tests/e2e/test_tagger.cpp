@@ -88,11 +88,15 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
   EXPECT_EQ(words, 960u);
   EXPECT_GE(comments, 80u);  // sent_id and text of each sentence, kept
 
-  std::ofstream(dir_ / "plain.txt") << "The cat sat on the mat .\n\nI like it\n";
+  // The third line is longer than any training sentence (at most 76 words): 400 words, 400 tags.
+  std::string long_line;
+  for (int i = 0; i < 100; ++i) long_line += "the cat sat . ";
+  std::ofstream(dir_ / "plain.txt") << "The cat sat on the mat .\n\nI like it\n" << long_line << "\n";
   const Result text = run("predict pos/best.safetensors plain.txt --text");
   ASSERT_EQ(text.exit_code, 0) << text.err;
   const std::vector<std::string> tagged = lines_of(text.out);
-  ASSERT_EQ(tagged.size(), 3u) << text.out;
+  ASSERT_EQ(tagged.size(), 4u) << text.out;
+  EXPECT_EQ(std::count(tagged[3].begin(), tagged[3].end(), '/'), 400);
   EXPECT_EQ(tagged[0].rfind("The/", 0), 0u) << tagged[0];
   EXPECT_EQ(std::count(tagged[0].begin(), tagged[0].end(), '/'), 7);
   EXPECT_TRUE(tagged[1].empty());

@@ -7,10 +7,6 @@
 
 namespace recur {
 
-namespace {
-constexpr std::uint64_t kPcgMultiplier = 6364136223846793005ULL;
-}
-
 Rng::Rng(std::uint64_t seed, std::uint64_t stream) {
   // PCG's reference seeding: increment must be odd; advance once before and after adding the seed.
   increment_ = (stream << 1u) | 1u;
@@ -18,14 +14,6 @@ Rng::Rng(std::uint64_t seed, std::uint64_t stream) {
   next_u32();
   state_ += seed;
   next_u32();
-}
-
-std::uint32_t Rng::next_u32() {
-  const std::uint64_t old = state_;
-  state_ = old * kPcgMultiplier + increment_;
-  const auto xorshifted = static_cast<std::uint32_t>(((old >> 18u) ^ old) >> 27u);
-  const auto rot = static_cast<std::uint32_t>(old >> 59u);
-  return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
 }
 
 std::uint64_t Rng::next_u64() {

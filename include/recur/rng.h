@@ -14,7 +14,13 @@ class Rng {
  public:
   explicit Rng(std::uint64_t seed, std::uint64_t stream = 0);
 
-  std::uint32_t next_u32();
+  std::uint32_t next_u32() {  // inline: kernels draw one per element (dropout masks)
+    const std::uint64_t old = state_;
+    state_ = old * kPcgMultiplier + increment_;
+    const auto xorshifted = static_cast<std::uint32_t>(((old >> 18u) ^ old) >> 27u);
+    const auto rot = static_cast<std::uint32_t>(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+  }
   std::uint64_t next_u64();
   // Uniform integer in [0, bound) without modulo bias; bound >= 1.
   std::uint32_t below(std::uint32_t bound);
@@ -36,6 +42,7 @@ class Rng {
   void set_state(const State& s);
 
  private:
+  static constexpr std::uint64_t kPcgMultiplier = 6364136223846793005ULL;
   std::uint64_t state_ = 0, increment_ = 0;
   bool has_spare_ = false;  // Box–Muller yields pairs; the second is kept here
   double spare_ = 0.0;

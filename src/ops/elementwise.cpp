@@ -1,6 +1,7 @@
 #include "recur/ops/elementwise.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -114,7 +115,9 @@ template <class T>
 void dropout_mask(Rng& rng, T p, T* mask, index_t n) {
   RECUR_CHECK(p >= T(0) && p < T(1), "dropout probability must be in [0, 1), got " + std::to_string(p));
   const T keep_scale = T(1) / (T(1) - p);
-  for (index_t i = 0; i < n; ++i) mask[i] = rng.bernoulli(double(p)) ? T(0) : keep_scale;
+  // One 32-bit draw per element, dropped below p·2^32 (p < 1: the threshold fits; p = 0 drops none).
+  const auto threshold = static_cast<std::uint64_t>(std::ldexp(static_cast<double>(p), 32));
+  for (index_t i = 0; i < n; ++i) mask[i] = rng.next_u32() < threshold ? T(0) : keep_scale;
 }
 
 #define RECUR_INSTANTIATE_ELEMENTWISE(T)                                        \

@@ -63,7 +63,7 @@ void dropout_forward(const T* x, const T* mask, T* y, index_t n);
 // dx += dy ⊙ mask
 template <class T>
 void dropout_backward(const T* mask, const T* dy, T* dx, index_t n);
-// mask[i] = 1/(1-p) with probability 1-p, else 0; p in [0, 1).
+// mask[i] = 1/(1-p) with probability 1-p, else 0; p in [0, 1). One Rng::next_u32 per element.
 template <class T>
 void dropout_mask(Rng& rng, T p, T* mask, index_t n);
 

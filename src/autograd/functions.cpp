@@ -319,7 +319,7 @@ template <class T>
 Var<T> dropout_with_mask(const Var<T>& x, const Tensor<T>& mask) {
   RECUR_CHECK(mask.shape() == x.shape(),
               fmt::format("dropout: mask {} does not match input {}", mask.shape().str(), x.shape().str()));
-  Tensor<T> y(x.shape());
+  Tensor<T> y = Tensor<T>::uninitialized(x.shape());  // every element is written
   ops::dropout_forward(x.value().data(), mask.data(), y.data(), y.numel());
   return record(x, std::move(y), {x}, [ix = x.id(), mask](Tape<T>& tape, const Tensor<T>& dy) {
     ops::dropout_backward(mask.data(), dy.data(), tape.grad_ptr(ix), dy.numel());
@@ -329,7 +329,7 @@ Var<T> dropout_with_mask(const Var<T>& x, const Tensor<T>& mask) {
 template <class T>
 Var<T> dropout(const Var<T>& x, T p, Rng& rng, bool training) {
   if (!training || p == T(0)) return x;
-  Tensor<T> mask(x.shape());
+  Tensor<T> mask = Tensor<T>::uninitialized(x.shape());  // every element is drawn
   ops::dropout_mask(rng, p, mask.data(), mask.numel());
   return dropout_with_mask(x, mask);
 }

@@ -117,7 +117,8 @@ void dropout_mask(Rng& rng, T p, T* mask, index_t n) {
   const T keep_scale = T(1) / (T(1) - p);
   // One 32-bit draw per element, dropped below p·2^32 (p < 1: the threshold fits; p = 0 drops none).
   const auto threshold = static_cast<std::uint64_t>(std::ldexp(static_cast<double>(p), 32));
-  for (index_t i = 0; i < n; ++i) mask[i] = rng.next_u32() < threshold ? T(0) : keep_scale;
+  // Branch-free: at p = 0.5 a branch on the draw is mispredicted every other element.
+  for (index_t i = 0; i < n; ++i) mask[i] = static_cast<T>(rng.next_u32() >= threshold) * keep_scale;
 }
 
 #define RECUR_INSTANTIATE_ELEMENTWISE(T)                                        \

@@ -89,6 +89,12 @@ void add_trainer_flags(CLI::App& cmd, TrainerFlags& o) {
   cmd.add_option("--clip-mode", o.clip_mode, "norm (global L2 norm) or value (each element)")
       ->capture_default_str()
       ->group(optimization);
+  cmd.add_option("--ema", o.ema,
+                 "validate and save an exponential moving average of the weights with this decay (0.999: "
+                 "about the last 1,000 steps); 0: the weights as trained")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str()
+      ->group(optimization);
   cmd.add_option("--lr-schedule", o.lr_schedule, "constant, char-rnn, plateau or cosine")
       ->capture_default_str()
       ->group(optimization);
@@ -343,6 +349,7 @@ train::TrainerOptions trainer_options(const TrainerFlags& o, long total, long ba
   t.total_iterations = total;
   t.eval_every = o.eval_val_every > 0 ? o.eval_val_every : batches_per_epoch;
   t.grad_clip = o.grad_clip;
+  t.ema_decay = o.ema;
   t.clip_mode = o.clip_mode == "norm" ? train::ClipMode::kNorm : train::ClipMode::kValue;
   t.max_nonfinite_steps = o.max_nonfinite_steps;
   t.checkpoint_dir = o.checkpoint_dir;

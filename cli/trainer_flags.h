@@ -29,6 +29,7 @@ struct TrainerFlags {
   double weight_decay = 0.0;
   double grad_clip = 5.0;
   std::string clip_mode = "norm";
+  double ema = 0.0;  // decay of the weights' moving average; 0: none
   std::string lr_schedule = "char-rnn";
   double learning_rate_decay = 0.97;
   int learning_rate_decay_after = 10;

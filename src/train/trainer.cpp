@@ -98,6 +98,10 @@ std::string new_run_id() {
   return fmt::format("{:016x}", id);
 }
 
+// last.safetensors of a run that averages its weights: the raw weights, flat in the parameter
+// table's order, beside the average (the model's tensors).
+constexpr const char* kRawWeights = "train.ema.raw";
+
 bool is_run_id(const std::string& id) {
   return id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
@@ -148,6 +152,8 @@ Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& sc
                   "at least 1",
                   options_.total_iterations, options_.eval_every, options_.max_nonfinite_steps));
   RECUR_CHECK(task_.batches_per_epoch() >= 1, "trainer: the task has no training batches");
+  RECUR_CHECK(options_.ema_decay >= 0.0 && options_.ema_decay < 1.0,
+              fmt::format("trainer: ema_decay must be in [0, 1), got {}", options_.ema_decay));
   options_.progress.total_iterations = options_.total_iterations;
   options_.progress.total_epochs = double(options_.total_iterations) / double(task_.batches_per_epoch());
   progress_ = std::make_unique<ProgressReporter>(options_.progress);
@@ -237,6 +243,20 @@ void Trainer::restore(const io::Safetensors& file) {
     throw bad(fmt::format("is malformed ({})", json_error_text(e.what())));
   }
   io::require_finite(task_.params(), source);
+  // With weight averaging the file's model is the average; the raw weights train on.
+  if (file.contains(kRawWeights)) {
+    RECUR_REQUIRE(options_.ema_decay > 0.0,
+                  fmt::format("{}: the run averages its weights (it holds {}): resume it with its --ema",
+                              source, kRawWeights));
+    const Tensor<float> raw = file.get<float>(kRawWeights);
+    Tensor<float> weights = task_.params().flat_values();
+    RECUR_REQUIRE(raw.numel() == weights.numel() && raw.rank() == 1,
+                  fmt::format("{}: {} has shape {}, the model has {} weights", source, kRawWeights,
+                              raw.shape().str(), weights.numel()));
+    io::require_finite(raw, source, kRawWeights);
+    average_ = weights.clone();
+    std::copy(raw.data(), raw.data() + raw.numel(), weights.data());
+  }
   task_.load_state(file);
   last_good_ = source;
   RECUR_REQUIRE(
@@ -268,6 +288,11 @@ void Trainer::save(const std::filesystem::path& path, bool with_training_state) 
     info["optimizer_steps"] = optimizer_.steps();
     info["options"] = options_.run_settings;
     for (const auto& [name, tensor] : optimizer_.state()) file.add("train.optimizer." + name, tensor);
+    if (weights_are_average_) {
+      info["ema_decay"] = options_.ema_decay;
+      file.add(kRawWeights,
+               average_.view(Shape{average_.numel()}));  // swapped: average_ holds the raw weights
+    }
     task_.save_state(file);
     file.metadata()["recur.train"] = info.dump();
   } else {
@@ -281,7 +306,35 @@ std::string Trainer::last_good_checkpoint() const {
                             : fmt::format("the last good checkpoint {} is intact", last_good_.string());
 }
 
+void Trainer::swap_average() {
+  Tensor<float> weights = task_.params().flat_values();
+  std::swap_ranges(weights.data(), weights.data() + weights.numel(), average_.data());
+  weights_are_average_ = !weights_are_average_;
+}
+
+void Trainer::update_average() {
+  // d = min(decay, (1 + s) / (10 + s)):  avg += (1 − d)(w − avg)
+  const double s = static_cast<double>(optimizer_.steps());
+  const auto keep = static_cast<float>(std::min(options_.ema_decay, (1.0 + s) / (10.0 + s)));
+  const float* w = task_.params().flat_values().data();
+  float* avg = average_.data();
+  parallel_for(average_.numel(), index_t(1) << 15, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) avg[i] += (1.0f - keep) * (w[i] - avg[i]);
+  });
+}
+
 void Trainer::evaluate_and_save(bool final_evaluation) {
+  // The evaluation and the files see the averaged weights; training goes on from the raw ones,
+  // whatever happens here.
+  struct AverageIn {
+    explicit AverageIn(Trainer& t) : trainer(t) {
+      if (!trainer.average_.empty()) trainer.swap_average();
+    }
+    ~AverageIn() {
+      if (trainer.weights_are_average_) trainer.swap_average();
+    }
+    Trainer& trainer;
+  } average_in(*this);
   const std::filesystem::path& dir = options_.checkpoint_dir;
   std::string note;
   bool finite_metrics = true;
@@ -378,6 +431,11 @@ void Trainer::run() {
 
   const long n = task_.batches_per_epoch();
   nn::ParameterTable<float>& params = task_.params();
+  if (options_.ema_decay > 0.0) {
+    if (average_.empty()) average_ = params.flat_values().clone();
+    progress_->message(fmt::format("weights averaged (--ema {}): validation and checkpoints use the average",
+                                   options_.ema_decay));
+  }
   const auto clip = static_cast<float>(options_.grad_clip);
   InterruptGuard guard;
   interrupt_signal_ = 0;
@@ -397,6 +455,7 @@ void Trainer::run() {
       nonfinite_in_row_ = 0;
       optimizer_.set_learning_rate(static_cast<float>(schedule_.learning_rate()));
       optimizer_.step();
+      if (!average_.empty()) update_average();
       schedule_.on_step();
     } else {
       ++nonfinite_in_row_;

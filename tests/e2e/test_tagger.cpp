@@ -162,10 +162,11 @@ TEST_F(Cli, TaggerReadsFeatureColumns) {
       << text.err;
 }
 
-// Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight.
+// Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight (with the
+// weights averaged, so the average and the raw weights both come back).
 TEST_F(Cli, TaggerResumeIsExact) {
   const std::string common = "train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " +
-                             kFixtures + "ewt_dev_40.conllu.gz --crf " + small_tagger();
+                             kFixtures + "ewt_dev_40.conllu.gz --crf --ema 0.9 " + small_tagger();
   ASSERT_EQ(run(common + " --max-epochs 2 --checkpoint-dir straight").exit_code, 0);
   ASSERT_EQ(run(common + " --max-epochs 1 --checkpoint-dir split").exit_code, 0);
   const Result resumed = run("train tag --resume split/last.safetensors --max-epochs 2");

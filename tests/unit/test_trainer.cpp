@@ -349,5 +349,86 @@ TEST_F(TrainerTest, AMinimalTaskTrainsWithTheDefaults) {
   EXPECT_EQ(records("minimal", "train").size(), 60u);
 }
 
+// Weight averaging on the minimal task, whose SGD steps are known: w ← w − lr · 2(w − index). The
+// average follows the documented rule from w₀; last.safetensors holds it as the model and the raw
+// weights beside it, and training goes on from the raw weights.
+TEST_F(TrainerTest, WeightAveragingFollowsItsRuleAndTrainsOnTheRawWeights) {
+  constexpr double kDecay = 0.9;
+  constexpr long kSteps = 12;  // evaluations at 5, 10 and 12
+  constexpr float kLr = 0.1f;
+  Minimal task;
+  auto optimizer = make_optimizer(task.params(), SgdOptions{kLr});
+  auto schedule = make_schedule(kLr, ConstantOptions{});
+  Rng rng(3);
+  TrainerOptions o = options(kSteps, "ema");
+  o.ema_decay = kDecay;
+  Trainer trainer(task, *optimizer, *schedule, rng, o);
+  trainer.run();
+  // The same arithmetic by hand (float, as the trainer; the warm-up d = (1 + s) / (10 + s) rules
+  // until it passes 0.9 at s = 80, so here every d is the warm-up's).
+  float w = 0.0f, average = 0.0f;
+  for (long s = 1; s <= kSteps; ++s) {
+    w -= kLr * (2.0f * (w - static_cast<float>((s - 1) % 3)));
+    const auto keep = static_cast<float>(std::min(kDecay, (1.0 + double(s)) / (10.0 + double(s))));
+    average += (1.0f - keep) * (w - average);
+  }
+  constexpr float kSameArithmetic = 1e-6f;
+  EXPECT_NEAR(task.params().value(0)[0], w, kSameArithmetic) << "training ends on the raw weights";
+  EXPECT_GT(std::abs(w - average), 0.05f) << "the test needs an average away from the weights";
+  const io::Safetensors last = io::Safetensors::read_file((dir_ / "ema/last.safetensors").string());
+  EXPECT_NEAR(last.get<float>("w")[0], average, kSameArithmetic);
+  ASSERT_TRUE(last.contains("train.ema.raw"));
+  EXPECT_NEAR(last.get<float>("train.ema.raw")[0], w, kSameArithmetic);
+  EXPECT_EQ(nlohmann::json::parse(last.metadata().at("recur.train")).at("ema_decay").get<double>(), kDecay);
+
+  // Resuming that file without averaging is refused, naming the flag.
+  Minimal other;
+  auto sgd = make_optimizer(other.params(), SgdOptions{kLr});
+  auto constant = make_schedule(kLr, ConstantOptions{});
+  Trainer plain(other, *sgd, *constant, rng, options(20, "ema"));
+  EXPECT_THROW(
+      {
+        try {
+          plain.restore(last);
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("resume it with its --ema"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      Error);
+}
+
+// Resume is exact with weight averaging: the raw weights, the average and the files.
+TEST_F(TrainerTest, ResumeIsExactWithWeightAveraging) {
+  const auto train = [&](long iterations, const std::string& run, bool resume) {
+    Clouds task(true);
+    auto optimizer = make_optimizer(task.params(), AdamOptions{0.05});
+    auto schedule = make_schedule(0.05, ConstantOptions{});
+    Rng rng(3);
+    TrainerOptions o = options(iterations, run);
+    o.ema_decay = 0.95;
+    Trainer trainer(task, *optimizer, *schedule, rng, o);
+    if (resume) {
+      const io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
+      io::load_parameters(last, task.params(), {"train."});
+      trainer.restore(last);
+    }
+    trainer.run();
+    return std::vector<float>(task.params().flat_values().data(),
+                              task.params().flat_values().data() + task.params().numel());
+  };
+  const std::vector<float> straight = train(23, "straight", false);
+  train(13, "split", false);
+  EXPECT_EQ(train(23, "split", true), straight);
+  const io::Safetensors a = io::Safetensors::read_file((dir_ / "straight/last.safetensors").string());
+  const io::Safetensors b = io::Safetensors::read_file((dir_ / "split/last.safetensors").string());
+  for (const std::string& name :
+       {std::string("linear.weight"), std::string("linear.bias"), std::string("train.ema.raw")})
+    EXPECT_EQ(a.get<float>(name).to_vector(), b.get<float>(name).to_vector()) << name;
+  // The saved model is the average, not the weights training ended on.
+  EXPECT_NE(a.get<float>("linear.weight").to_vector(),
+            std::vector<float>(straight.begin(), straight.begin() + 4));
+}
+
 }  // namespace
 }  // namespace recur::train

@@ -110,6 +110,13 @@ struct TrainerOptions {
   std::vector<std::pair<double, std::string>> reference_lines;  // drawn on loss.svg
   // Saved verbatim in recur.train["options"]: the settings a program needs to rebuild the run.
   nlohmann::ordered_json run_settings;
+  // An exponential moving average of the weights (Polyak averaging; Marian's exponential
+  // smoothing), 0 for none. After each applied step s (1, 2, …):
+  //   avg ← avg + (1 − d)(w − avg),  d = min(ema_decay, (1 + s) / (10 + s))
+  // (the warm-up keeps the first steps from weighing for long). Validation, best.safetensors and
+  // the model in last.safetensors are the average; last.safetensors also keeps the raw weights
+  // ("train.ema.raw"), from which training continues.
+  double ema_decay = 0.0;
 };
 
 class Trainer {
@@ -149,6 +156,10 @@ class Trainer {
   void save(const std::filesystem::path& path, bool with_training_state) const;
   // What a run that stops on a diverged model leaves: the last good checkpoint, or none.
   std::string last_good_checkpoint() const;
+  // Exchanges the weights with average_ (with ema_decay: around an evaluation, so that it and the
+  // files see the average); weights_are_average_ says which holds which.
+  void swap_average();
+  void update_average();
 
   TrainingTask& task_;
   Optimizer<float>& optimizer_;
@@ -164,6 +175,8 @@ class Trainer {
   double best_value_;
   int interrupt_signal_ = 0;
   std::string run_id_;
+  Tensor<float> average_;  // with ema_decay: the moving average of every weight (flat); else empty
+  bool weights_are_average_ = false;
   // The checkpoint this run last saved or resumed from (empty: none yet).
   std::filesystem::path last_good_;
   std::unique_ptr<ProgressReporter> progress_;

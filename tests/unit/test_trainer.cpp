@@ -202,26 +202,47 @@ TEST_F(TrainerTest, TheBestModelIsChosenByTheTasksMetricAndDirection) {
   }
 }
 
+// Resume is exact, without and with weight averaging (the raw weights, the average and the files).
 TEST_F(TrainerTest, ResumeIsExactAndKeepsTheTokenCount) {
-  const auto train = [&](long iterations, const std::string& run, bool resume) {
-    Clouds task(true);
-    auto optimizer = make_optimizer(task.params(), AdamOptions{0.05});
-    auto schedule = make_schedule(0.05, ConstantOptions{});
-    Rng rng(3);
-    Trainer trainer(task, *optimizer, *schedule, rng, options(iterations, run));
-    if (resume) {
-      const io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
-      io::load_parameters(last, task.params(), {"train."});
-      trainer.restore(last);
+  for (const double ema : {0.0, 0.95}) {
+    SCOPED_TRACE("ema " + std::to_string(ema));
+    const std::string tag = ema > 0 ? "_ema" : "";
+    const auto train = [&](long iterations, const std::string& run, bool resume) {
+      Clouds task(true);
+      auto optimizer = make_optimizer(task.params(), AdamOptions{0.05});
+      auto schedule = make_schedule(0.05, ConstantOptions{});
+      Rng rng(3);
+      TrainerOptions o = options(iterations, run);
+      o.ema_decay = ema;
+      Trainer trainer(task, *optimizer, *schedule, rng, o);
+      if (resume) {
+        const io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
+        io::load_parameters(last, task.params(), {"train."});
+        trainer.restore(last);
+      }
+      trainer.run();
+      return std::vector<float>(task.params().flat_values().data(),
+                                task.params().flat_values().data() + task.params().numel());
+    };
+    const std::vector<float> straight = train(23, "straight" + tag, false);
+    train(13, "split" + tag, false);
+    EXPECT_EQ(train(23, "split" + tag, true), straight);
+    EXPECT_EQ(records("split" + tag, "train").back().at("tokens"),
+              records("straight" + tag, "train").back().at("tokens"));
+    const io::Safetensors a =
+        io::Safetensors::read_file((dir_ / ("straight" + tag) / "last.safetensors").string());
+    const io::Safetensors b =
+        io::Safetensors::read_file((dir_ / ("split" + tag) / "last.safetensors").string());
+    ASSERT_EQ(a.names(), b.names());
+    for (const std::string& name : a.names())
+      EXPECT_EQ(a.get<float>(name).to_vector(), b.get<float>(name).to_vector()) << name;
+    // With averaging the saved model is the average, not the weights training ended on.
+    EXPECT_EQ(a.contains("train.ema.raw"), ema > 0);
+    if (ema > 0) {
+      EXPECT_NE(a.get<float>("linear.weight").to_vector(),
+                std::vector<float>(straight.begin(), straight.begin() + 4));
     }
-    trainer.run();
-    return std::vector<float>(task.params().flat_values().data(),
-                              task.params().flat_values().data() + task.params().numel());
-  };
-  const std::vector<float> straight = train(23, "straight", false);
-  train(13, "split", false);
-  EXPECT_EQ(train(23, "split", true), straight);
-  EXPECT_EQ(records("split", "train").back().at("tokens"), records("straight", "train").back().at("tokens"));
+  }
 }
 
 // A finite model whose validation loss is far above guessing has diverged: it replaces neither
@@ -396,38 +417,6 @@ TEST_F(TrainerTest, WeightAveragingFollowsItsRuleAndTrainsOnTheRawWeights) {
         }
       },
       Error);
-}
-
-// Resume is exact with weight averaging: the raw weights, the average and the files.
-TEST_F(TrainerTest, ResumeIsExactWithWeightAveraging) {
-  const auto train = [&](long iterations, const std::string& run, bool resume) {
-    Clouds task(true);
-    auto optimizer = make_optimizer(task.params(), AdamOptions{0.05});
-    auto schedule = make_schedule(0.05, ConstantOptions{});
-    Rng rng(3);
-    TrainerOptions o = options(iterations, run);
-    o.ema_decay = 0.95;
-    Trainer trainer(task, *optimizer, *schedule, rng, o);
-    if (resume) {
-      const io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
-      io::load_parameters(last, task.params(), {"train."});
-      trainer.restore(last);
-    }
-    trainer.run();
-    return std::vector<float>(task.params().flat_values().data(),
-                              task.params().flat_values().data() + task.params().numel());
-  };
-  const std::vector<float> straight = train(23, "straight", false);
-  train(13, "split", false);
-  EXPECT_EQ(train(23, "split", true), straight);
-  const io::Safetensors a = io::Safetensors::read_file((dir_ / "straight/last.safetensors").string());
-  const io::Safetensors b = io::Safetensors::read_file((dir_ / "split/last.safetensors").string());
-  for (const std::string& name :
-       {std::string("linear.weight"), std::string("linear.bias"), std::string("train.ema.raw")})
-    EXPECT_EQ(a.get<float>(name).to_vector(), b.get<float>(name).to_vector()) << name;
-  // The saved model is the average, not the weights training ended on.
-  EXPECT_NE(a.get<float>("linear.weight").to_vector(),
-            std::vector<float>(straight.begin(), straight.begin() + 4));
 }
 
 }  // namespace

@@ -126,6 +126,18 @@ void Rnn<T>::init(Rng& rng, const RnnInitOptions& init) const {
 template <class T>
 RnnResult<T> Rnn<T>::forward(const ag::Var<T>& x, const std::vector<index_t>& lengths,
                              const RnnState<T>& initial, bool training, Rng* rng) const {
+  return run(x, lengths, initial, training, rng, /*output=*/true);
+}
+
+template <class T>
+RnnState<T> Rnn<T>::final_state(const ag::Var<T>& x, const std::vector<index_t>& lengths,
+                                const RnnState<T>& initial) const {
+  return run(x, lengths, initial, false, nullptr, /*output=*/false).final_state;
+}
+
+template <class T>
+RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& lengths, const RnnState<T>& initial,
+                         bool training, Rng* rng, bool output) const {
   const std::string_view name = nn::cell_name(options_.cell);
   const int L = options_.num_layers, D = directions();
   const auto entries = static_cast<size_t>(L * D);
@@ -142,7 +154,7 @@ RnnResult<T> Rnn<T>::forward(const ag::Var<T>& x, const std::vector<index_t>& le
   RECUR_CHECK(!dropout || rng != nullptr, fmt::format("{}: training with dropout needs an Rng", name));
 
   ag::Tape<T>& tape = x.tape();
-  if (!tape.grad_enabled() && !dropout) return forward_values(x, lengths, initial);
+  if (!tape.grad_enabled() && !dropout) return forward_values(x, lengths, initial, output);
   const index_t T_ = x.shape()[0], B = x.shape()[1], H = options_.hidden_size;
   // A learned initial state (H) broadcast over the batch: zeros (B, H) + the parameter as a bias.
   const auto learned = [&](int id) {
@@ -195,7 +207,7 @@ RnnResult<T> Rnn<T>::forward(const ag::Var<T>& x, const std::vector<index_t>& le
 
 template <class T>
 RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index_t>& lengths,
-                                    const RnnState<T>& initial) const {
+                                    const RnnState<T>& initial, bool output) const {
   ag::Tape<T>& tape = x.tape();
   const int L = options_.num_layers, D = directions();
   const bool cell = nn::has_cell_state(options_.cell);
@@ -215,7 +227,9 @@ RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index
   RnnResult<T> result;
   Tensor<T> input = x.value();
   for (int l = 0; l < L; ++l) {
-    Tensor<T> output = Tensor<T>::uninitialized(Shape{T_, B, D * H});  // every row of each half is written
+    const bool keep = output || l + 1 < L;  // the next layer reads this one's output
+    Tensor<T> y =
+        keep ? Tensor<T>::uninitialized(Shape{T_, B, D * H}) : Tensor<T>();  // each half fully written
     for (int dir = 0; dir < D; ++dir) {
       const LayerParams& p = layer(l, dir);
       const auto e = static_cast<size_t>(l * D + dir);
@@ -227,13 +241,14 @@ RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index
       nn::scan_forward<T>(options_.cell, nn::ScanDims{T_, B, input.dim(2), H},
                           dir == 0 ? nn::Direction::kForward : nn::Direction::kReverse, scan_weights(l, dir),
                           input.data(), lengths.empty() ? nullptr : lengths.data(), h0, c0,
-                          output.data() + dir * H, h_n.data(), cell ? c_n.data() : nullptr, nullptr, D * H);
+                          keep ? y.data() + dir * H : nullptr, h_n.data(), cell ? c_n.data() : nullptr,
+                          nullptr, D * H);
       result.final_state.h.push_back(tape.constant(std::move(h_n)));
       if (cell) result.final_state.c.push_back(tape.constant(std::move(c_n)));
     }
-    input = std::move(output);
+    input = std::move(y);
   }
-  result.output = tape.constant(std::move(input));
+  if (output) result.output = tape.constant(std::move(input));
   return result;
 }
 

@@ -249,13 +249,13 @@ ag::Var<T> Tagger<T>::scores(ag::Tape<T>& tape, const TaggerBatch& batch, bool t
     }
     const ag::Var<T> c =
         ag::reshape(char_embedding_->forward(tape, char_ids), Shape{Tc, N, config_.char_embedding_size});
-    const layers::RnnResult<T> r = char_rnn_->forward(c, char_lengths, {}, training, rng);
+    // Only its final states are read (without a gradient no output is kept).
+    const layers::RnnState<T> r = char_rnn_->final_state(c, char_lengths);
     // [forward state after the last character, reverse state after the first] (N, 2Hc), and a zero
     // row that padding positions read.
     const index_t Hc = config_.char_rnn_size;
-    const ag::Var<T> words = ag::concat<T>({ag::concat<T>({r.final_state.h[0], r.final_state.h[1]}, 1),
-                                            tape.constant(Tensor<T>(Shape{1, 2 * Hc}))},
-                                           0);
+    const ag::Var<T> words =
+        ag::concat<T>({ag::concat<T>({r.h[0], r.h[1]}, 1), tape.constant(Tensor<T>(Shape{1, 2 * Hc}))}, 0);
     std::vector<std::int32_t> which(static_cast<size_t>(steps * B), static_cast<std::int32_t>(N));
     index_t n = 0;
     for (index_t t = 0; t < steps; ++t)

@@ -127,65 +127,112 @@ Evaluation TaggerModel::evaluate(std::string_view text, std::string_view source,
   return {j.dump(), summary};
 }
 
+namespace {
+
+// The sentence's lines with the tag column filled in (added when a line has fewer columns).
+std::string with_tags(const data::TaggedSentence& s, const std::vector<std::string>& tags,
+                      data::ColumnFormat format, int column) {
+  std::vector<std::string> lines = s.lines;
+  const char separator = format == data::ColumnFormat::kConllu ? '\t' : ' ';
+  for (size_t w = 0; w < s.words.size(); ++w) {
+    std::string& line = lines[static_cast<size_t>(s.word_line[w])];
+    std::vector<std::string> columns;
+    std::string field;
+    std::istringstream fields(line);
+    if (format == data::ColumnFormat::kConllu) {
+      while (std::getline(fields, field, '\t')) columns.push_back(field);
+    } else {
+      while (fields >> field) columns.push_back(field);
+    }
+    if (static_cast<int>(columns.size()) < column) columns.resize(static_cast<size_t>(column), "_");
+    columns[static_cast<size_t>(column - 1)] = tags[w];
+    line.clear();
+    for (size_t i = 0; i < columns.size(); ++i) line += (i ? std::string(1, separator) : "") + columns[i];
+  }
+  std::string out;
+  for (const std::string& line : lines) out += line + '\n';
+  return out + '\n';
+}
+
+// Whether the input holds more characters already read (so that batching them waits for nothing).
+bool more_buffered(std::istream& in) {
+  return in.rdbuf() != nullptr && in.rdbuf()->in_avail() > 0;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> TaggerModel::tag(
+    const std::vector<data::TaggedSentence>& sentences) const {
+  const EncodedSentences encoded = encode_sentences(sentences, vocabularies_);
+  std::vector<index_t> all(sentences.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<index_t>(i);
+  const TaggerBatch batch = tagger_batch(encoded, all);  // longest first: batch.items says where each is
+  const std::vector<std::int32_t> best = model_->decode(batch);
+  std::vector<std::vector<std::string>> tags(sentences.size());
+  for (index_t b = 0; b < batch.B; ++b) {
+    auto& out = tags[static_cast<size_t>(batch.items[static_cast<size_t>(b)])];
+    for (index_t t = 0; t < batch.lengths[static_cast<size_t>(b)]; ++t)
+      out.push_back(vocabularies_.tags.token(best[static_cast<size_t>(t * batch.B + b)]));
+  }
+  return tags;
+}
+
 void TaggerModel::predict(std::istream& in, std::string_view source, const PredictOptions& options,
                           const std::function<void(std::string_view)>& emit) const {
   const TaggerConfig& c = model_->config();
-  const auto tag_sentence = [&](data::TaggedSentence s) {
-    EncodedSentences encoded = encode_sentences({std::move(s)}, vocabularies_);
-    const TaggerBatch batch = tagger_batch(encoded, {0});
-    const std::vector<std::int32_t> best = model_->decode(batch);
-    std::vector<std::string> tags;
-    for (std::int32_t id : best) tags.push_back(vocabularies_.tags.token(id));
-    return tags;
-  };
+  const index_t batch_size = std::max<index_t>(1, options.batch_size);
   if (options.plain_text) {
     RECUR_REQUIRE(c.feature_columns.empty(),
                   fmt::format("{} reads column {} beside each word, which plain text does not have: give it "
                               "a {} file",
                               file().source(), c.feature_columns.front(), c.format));
+    // Lines in order; the blank ones stay blank, the others are tagged a batch at a time.
+    std::vector<std::vector<std::string>> lines;
+    const auto flush = [&] {
+      std::vector<data::TaggedSentence> sentences;
+      for (const auto& words : lines)
+        if (!words.empty()) {
+          data::TaggedSentence s;
+          s.words = words;
+          sentences.push_back(std::move(s));
+        }
+      const std::vector<std::vector<std::string>> tags = tag(sentences);
+      std::string out;
+      size_t next = 0;
+      for (const auto& words : lines) {
+        if (!words.empty()) {
+          const std::vector<std::string>& line_tags = tags[next++];
+          for (size_t i = 0; i < words.size(); ++i)
+            out += fmt::format("{}{}/{}", i ? " " : "", words[i], line_tags[i]);
+        }
+        out += '\n';
+      }
+      lines.clear();
+      emit(out);
+    };
     std::string line;
     while (std::getline(in, line)) {
-      const std::vector<std::string> words = data::split_words(line);
-      std::string out;
-      if (!words.empty()) {
-        data::TaggedSentence s;
-        s.words = words;
-        const std::vector<std::string> tags = tag_sentence(std::move(s));
-        for (size_t i = 0; i < words.size(); ++i)
-          out += fmt::format("{}{}/{}", i ? " " : "", words[i], tags[i]);
-      }
-      out += '\n';
-      emit(out);
+      lines.push_back(data::split_words(line));
+      if (static_cast<index_t>(lines.size()) >= batch_size || !more_buffered(in)) flush();
     }
+    if (!lines.empty()) flush();
     return;
   }
   const data::ColumnFormat format = format_of(c);
   data::TaggedSentenceReader reader(in, format, 0, std::string(source), c.feature_columns);
-  while (auto s = reader.next()) {
-    const std::vector<std::string> tags = tag_sentence(*s);
-    std::vector<std::string> lines = s->lines;
-    for (size_t w = 0; w < s->words.size(); ++w) {
-      std::string& line = lines[static_cast<size_t>(s->word_line[w])];
-      // The tag column filled in (added when the line has fewer columns).
-      const char separator = format == data::ColumnFormat::kConllu ? '\t' : ' ';
-      std::vector<std::string> columns;
-      std::string field;
-      std::istringstream fields(line);
-      if (format == data::ColumnFormat::kConllu) {
-        while (std::getline(fields, field, '\t')) columns.push_back(field);
-      } else {
-        while (fields >> field) columns.push_back(field);
-      }
-      if (static_cast<int>(columns.size()) < c.column) columns.resize(static_cast<size_t>(c.column), "_");
-      columns[static_cast<size_t>(c.column - 1)] = tags[w];
-      line.clear();
-      for (size_t i = 0; i < columns.size(); ++i) line += (i ? std::string(1, separator) : "") + columns[i];
-    }
+  std::vector<data::TaggedSentence> pending;
+  const auto flush = [&] {
+    const std::vector<std::vector<std::string>> tags = tag(pending);
     std::string out;
-    for (const std::string& line : lines) out += line + '\n';
-    out += '\n';
+    for (size_t i = 0; i < pending.size(); ++i) out += with_tags(pending[i], tags[i], format, c.column);
+    pending.clear();
     emit(out);
+  };
+  while (auto s = reader.next()) {
+    pending.push_back(std::move(*s));
+    if (static_cast<index_t>(pending.size()) >= batch_size || !more_buffered(in)) flush();
   }
+  if (!pending.empty()) flush();
 }
 
 }  // namespace recur::models

@@ -189,7 +189,8 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
                   const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n, ScanTrace<T>* trace,
                   index_t y_stride) {
   check_arguments(kind, d, w, lengths);
-  const index_t ldy = y_stride == 0 ? d.H : y_stride;
+  const index_t ldy = y_stride == 0 || !y ? d.H : y_stride;
+  RECUR_CHECK(y || !trace, fmt::format("{} layer: training needs the output", cell_name(kind)));
   RECUR_CHECK(ldy >= d.H && (!trace || ldy == d.H),
               fmt::format("{} layer: output row stride {} for H = {}{}", cell_name(kind), ldy, d.H,
                           trace ? " (training writes whole rows)" : ""));
@@ -258,6 +259,8 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   Tensor<T> pre = Tensor<T>::uninitialized(Shape{block_steps, B, GH});
   Tensor<T> saved = Tensor<T>::uninitialized(Shape{B, std::max<index_t>(SH, 1)});
   Tensor<T> h = Tensor<T>::uninitialized(Shape{2, B, H}), c;
+  // Without y (final states only), every step writes its output row to one scratch step.
+  Tensor<T> y_step = y ? Tensor<T>() : Tensor<T>::uninitialized(Shape{B, H});
   copy_or_zero(h0, h.data(), BH);
   if (cell) {
     c = Tensor<T>::uninitialized(Shape{2, B, H});
@@ -304,7 +307,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
     s.h_next = h.data() + (1 - current) * BH;
     s.c_prev = cell ? c.data() + current * BH : nullptr;
     s.c_next = cell ? c.data() + (1 - current) * BH : nullptr;
-    s.y = y + t * B * ldy;
+    s.y = y ? y + t * B * ldy : y_step.data();
     if (skip_rows) s.kernel_rows = s.rows;
     step_forward(kind, s);
     if (skip_rows) {

@@ -87,6 +87,11 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
   }
   EXPECT_EQ(words, 960u);
   EXPECT_GE(comments, 80u);  // sent_id and text of each sentence, kept
+  // Sentences tagged a batch at a time are tagged as one at a time, bit for bit.
+  const Result one_by_one =
+      run("predict pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz --batch-size 1");
+  ASSERT_EQ(one_by_one.exit_code, 0) << one_by_one.err;
+  EXPECT_EQ(one_by_one.out, predicted.out);
 
   // The third line is longer than any training sentence (at most 76 words): 400 words, 400 tags.
   std::string long_line;
@@ -97,6 +102,7 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
   const std::vector<std::string> tagged = lines_of(text.out);
   ASSERT_EQ(tagged.size(), 4u) << text.out;
   EXPECT_EQ(std::count(tagged[3].begin(), tagged[3].end(), '/'), 400);
+  EXPECT_EQ(run("predict pos/best.safetensors plain.txt --text --batch-size 1").out, text.out);
   EXPECT_EQ(tagged[0].rfind("The/", 0), 0u) << tagged[0];
   EXPECT_EQ(std::count(tagged[0].begin(), tagged[0].end(), '/'), 7);
   EXPECT_TRUE(tagged[1].empty());

@@ -309,10 +309,11 @@ TEST_P(RnnLayer, InferenceMatchesTrainingPath) {
         << "c_n " << e;
 }
 
-// Without gradients each direction's scan writes its half of the layer's output in place. The
-// reference runs every (layer, direction) through ag::scan_layer and concatenates, as the tape path
-// does: the same kernels, so the same bits, with given or learned initial states and lengths sorted
-// longest first (finished rows skipped) or not.
+// Without gradients each direction's scan writes its half of the layer's output in place, and
+// final_state() keeps no output of the last layer. The reference runs every (layer, direction)
+// through ag::scan_layer and concatenates, as the tape path does: the same kernels, so the same
+// bits, with given or learned initial states and lengths sorted longest first (finished rows
+// skipped) or not.
 TEST_P(RnnLayer, InferenceWritesEachDirectionInPlace) {
   const CellKind cell = GetParam();
   for (const bool learned : {false, true})
@@ -371,6 +372,14 @@ TEST_P(RnnLayer, InferenceWritesEachDirectionInPlace) {
         EXPECT_EQ(r.final_state.h[e].value().to_vector(), h_n[e].value().to_vector()) << "h_n " << e;
       for (size_t e = 0; e < c_n.size(); ++e)
         EXPECT_EQ(r.final_state.c[e].value().to_vector(), c_n[e].value().to_vector()) << "c_n " << e;
+      // The final states alone (the last layer keeps no output): the same bits.
+      const RnnState<float> finals = s.rnn.final_state(s.x(tape), lengths, initial);
+      ASSERT_EQ(finals.h.size(), h_n.size());
+      ASSERT_EQ(finals.c.size(), c_n.size());
+      for (size_t e = 0; e < h_n.size(); ++e)
+        EXPECT_EQ(finals.h[e].value().to_vector(), h_n[e].value().to_vector()) << "final_state h " << e;
+      for (size_t e = 0; e < c_n.size(); ++e)
+        EXPECT_EQ(finals.c[e].value().to_vector(), c_n[e].value().to_vector()) << "final_state c " << e;
     }
 }
 

@@ -94,6 +94,11 @@ class Rnn {
   RnnResult<T> forward(const ag::Var<T>& x, const std::vector<index_t>& lengths = {},
                        const RnnState<T>& initial = {}, bool training = false, Rng* rng = nullptr) const;
 
+  // Each sequence's final state alone. Without a gradient (the tape's NoGrad) the last layer keeps
+  // no output: a character RNN whose final states encode each word needs no (T, B, D·H) of it.
+  RnnState<T> final_state(const ag::Var<T>& x, const std::vector<index_t>& lengths = {},
+                          const RnnState<T>& initial = {}) const;
+
   const RnnOptions& options() const { return options_; }
   int directions() const { return options_.bidirectional ? 2 : 1; }
   index_t output_size() const { return directions() * options_.hidden_size; }
@@ -103,11 +108,15 @@ class Rnn {
   nn::ScanWeights<T> scan_weights(int layer, int direction) const;
 
  private:
+  // forward, and with `output` false final_state.
+  RnnResult<T> run(const ag::Var<T>& x, const std::vector<index_t>& lengths, const RnnState<T>& initial,
+                   bool training, Rng* rng, bool output) const;
   // Inference (no gradient, no dropout): each direction's scan writes its half of the layer's
   // (T, B, D·H) output in place (nn::scan_forward's y_stride), with no concat; the same kernels, so
   // the same bits as through the tape.
+  // `output` false: the last layer writes no output (result.output stays undefined).
   RnnResult<T> forward_values(const ag::Var<T>& x, const std::vector<index_t>& lengths,
-                              const RnnState<T>& initial) const;
+                              const RnnState<T>& initial, bool output = true) const;
 
   nn::ParameterTable<T>* params_;
   RnnOptions options_;

@@ -10,7 +10,8 @@
 //             "precision", "recall", "f1" (conlleval's, in %).
 //   predict:  sentences in, the same lines out with the tag column filled in (CoNLL-U or CoNLL), or
 //             plain text (one sentence a line, words split at whitespace) out as word/TAG (not for
-//             a model that reads feature columns); a sentence is written as soon as it is tagged.
+//             a model that reads feature columns); sentences are tagged in batches of those
+//             already read (at most PredictOptions::batch_size) and written as soon as tagged.
 #pragma once
 
 #include <memory>
@@ -50,6 +51,9 @@ class TaggerModel final : public TaskModel {
                const std::function<void(std::string_view)>& emit) const override;
 
  private:
+  // The best tags of each sentence, all in one batch.
+  std::vector<std::vector<std::string>> tag(const std::vector<data::TaggedSentence>& sentences) const;
+
   std::unique_ptr<Tagger<float>> model_;
   TaggerVocabularies vocabularies_;
 };

@@ -43,6 +43,9 @@ struct GenerateOptions {
 
 struct PredictOptions {
   bool plain_text = false;  // one sentence a line, words split at whitespace (else the task's file format)
+  // Items computed together, at most: those already read into the input's buffer (a file's next
+  // sentences), never waiting for more (a terminal gets each line's answer at once).
+  index_t batch_size = 64;
 };
 
 class TaskModel {

@@ -157,6 +157,10 @@ std::vector<Hostile> hostile_checkpoints() {
        nullptr},
       {"carry_nan", Reach::kTraining, "tensor train.carry.h.1 holds 1 non-finite value",
        poison("train.carry.h.1", nan), nullptr},
+      // Raw weights of an averaging run (--ema) in a run that does not average.
+      {"ema_raw_unexpected", Reach::kTraining, "the run averages its weights",
+       [](Tensors& tensors, Meta&) { tensors["train.ema.raw"] = tensors.at("train.optimizer.square_avg"); },
+       nullptr},
       // The bytes.
       {"empty", Reach::kFile, "", nullptr, [](const std::string&) { return std::string(); }},
       {"truncated", Reach::kFile, "", nullptr,

@@ -3,6 +3,7 @@
 // a bidirectional RNN and optionally a CRF. The shared flags (optimizer, schedule, run, resume,
 // --config) come from trainer_flags.h; this file adds the tagger's data and model groups.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 #include <sstream>
@@ -126,6 +127,27 @@ int resolve_column(const TagFlags& o, data::ColumnFormat format, const std::stri
   return 2;
 }
 
+// --init-from keeps the model's way of reading files (its format, tag column and feature columns: its
+// output layer and embeddings are made for them); a flag that asks for another is an error, not
+// silently ignored.
+void check_reading_flags(const CLI::App& cmd, const TagFlags& o, const models::TaggerConfig& c) {
+  const data::ColumnFormat format = data::parse_column_format(c.format);
+  const auto given = [&](const char* flag) { return cmd.get_option(flag)->count() > 0; };
+  const auto refuse = [&](const std::string& flag, const std::string& want) {
+    throw Error(
+        fmt::format("{} reads {} files, tags in column {}, features from columns [{}]; {} {} needs a new "
+                    "model: drop --init-from, or the flag",
+                    o.trainer.init_from, c.format, c.column, fmt::join(c.feature_columns, ", "), flag, want));
+  };
+  if (given("--format") && o.format != "auto" && data::parse_column_format(o.format) != format)
+    refuse("--format", o.format);
+  if (given("--column") && o.column != "auto" && data::parse_tag_column(o.column, format) != c.column)
+    refuse("--column", o.column);
+  if (given("--feature-columns") &&
+      data::parse_feature_columns(o.feature_columns, format, c.column) != c.feature_columns)
+    refuse("--feature-columns", o.feature_columns);
+}
+
 void run_tag_training(CLI::App& cmd, TagFlags& o) {
   std::optional<io::Safetensors> resume_file = resolve_settings(cmd, o.trainer, models::kTagTask);
   const BundledSplits splits = bundled_splits(o.data);
@@ -146,6 +168,7 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
     vocabularies = std::move(loaded.vocabularies);
     if (resume_file) resume_file = std::move(loaded.file);
   }
+  if (model && !resume_file) check_reading_flags(cmd, o, model->config());
   const train::RunDirectory run_directory(o.trainer.checkpoint_dir, resume_file ? &*resume_file : nullptr,
                                           o.trainer.overwrite);
   const std::string name = data_name(o.data);

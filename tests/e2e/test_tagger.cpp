@@ -134,6 +134,16 @@ TEST_F(Cli, TaggerReadsFeatureColumns) {
                              kFixtures + "conll2000_test_40.txt.gz --crf --max-epochs 4 " + small_tagger();
   const Result with = run(common + " --feature-columns 2 --feature-embedding-size 8 --checkpoint-dir pos");
   ASSERT_EQ(with.exit_code, 0) << with.err;
+  // A new run from it keeps its columns; asking for others is refused, not ignored.
+  const Result other = run("train tag --data " + kFixtures +
+                           "conll2000_train_120.txt.gz --init-from "
+                           "pos/best.safetensors --column 2 --checkpoint-dir other");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(
+      other.err.find("pos/best.safetensors reads conll files, tags in column 3, features from columns [2]; "
+                     "--column 2 needs a new model"),
+      std::string::npos)
+      << other.err;
   EXPECT_NE(with.err.find("values in column 2"), std::string::npos) << with.err;
   ASSERT_EQ(run(common + " --checkpoint-dir words").exit_code, 0);
   const auto f1 = [&](const std::string& dir) {

@@ -2,13 +2,15 @@
 // stdout as soon as each is made: a tagger's sentences with the tag column filled in, or plain text
 // tagged as word/TAG.
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <ext/stdio_filebuf.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <sstream>
 
@@ -43,7 +45,11 @@ void run_predict(const PredictFlags& o) {
     RECUR_REQUIRE(written, fmt::format("cannot write the output to stdout ({})", std::strerror(errno)));
   };
   if (o.file == "-") {
-    model->predict(std::cin, "stdin", o.predict, emit);
+    // Standard input through a buffer of its own (std::cin, tied to C stdio, says nothing of what
+    // has arrived): the items already there are computed together, and nothing waits for more.
+    __gnu_cxx::stdio_filebuf<char> buffer(STDIN_FILENO, std::ios::in);
+    std::istream in(&buffer);
+    model->predict(in, "stdin", o.predict, emit);
     return;
   }
   // A plain file is read as it is tagged (the first sentences are out before the last are read); a

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli_test.h"
+#include "recur/data/text_file.h"
 
 namespace recur {
 namespace {
@@ -92,6 +93,11 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
       run("predict pos/best.safetensors " + kFixtures + "ewt_dev_40.conllu.gz --batch-size 1");
   ASSERT_EQ(one_by_one.exit_code, 0) << one_by_one.err;
   EXPECT_EQ(one_by_one.out, predicted.out);
+  // And from standard input.
+  std::ofstream(dir_ / "dev.conllu", std::ios::binary) << data::read_file(kFixtures + "ewt_dev_40.conllu.gz");
+  const Result piped = run("predict pos/best.safetensors - < dev.conllu");
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, predicted.out);
 
   // The third line is longer than any training sentence (at most 76 words): 400 words, 400 tags.
   std::string long_line;
@@ -103,6 +109,7 @@ TEST_F(Cli, TaggerTrainsEvaluatesAndPredictsPartsOfSpeech) {
   ASSERT_EQ(tagged.size(), 4u) << text.out;
   EXPECT_EQ(std::count(tagged[3].begin(), tagged[3].end(), '/'), 400);
   EXPECT_EQ(run("predict pos/best.safetensors plain.txt --text --batch-size 1").out, text.out);
+  EXPECT_EQ(run("predict pos/best.safetensors - --text < plain.txt").out, text.out);
   EXPECT_EQ(tagged[0].rfind("The/", 0), 0u) << tagged[0];
   EXPECT_EQ(std::count(tagged[0].begin(), tagged[0].end(), '/'), 7);
   EXPECT_TRUE(tagged[1].empty());

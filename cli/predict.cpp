@@ -81,9 +81,10 @@ void add_predict_command(CLI::App& app) {
       ->required();
   cmd->add_flag("--text", o.predict.plain_text,
                 "plain text in: one sentence a line, words split at whitespace; word/TAG out");
-  cmd->add_option("--batch-size", o.predict.batch_size,
-                  "items computed together, at most (only those already read: input from a terminal is "
-                  "answered line by line)")
+  cmd->add_option(
+         "--batch-size", o.predict.batch_size,
+         "items computed together, at most (only those already arrived: a line typed at a terminal is "
+         "answered at once)")
       ->check(CLI::Range(index_t(1), index_t(1) << 16))
       ->capture_default_str();
   add_threads_option(*cmd, o.threads);

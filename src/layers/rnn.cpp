@@ -192,16 +192,17 @@ RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& length
       }
       ag::Var<T> h0 = !initial.h.empty() ? initial.h[e] : (p.h0 >= 0 ? learned(p.h0) : ag::Var<T>());
       ag::Var<T> c0 = !initial.c.empty() ? initial.c[e] : (p.c0 >= 0 ? learned(p.c0) : ag::Var<T>());
+      // The last layer's output is kept only when something reads it (final_state reads none).
       const ag::ScanLayerResult<T> r =
           ag::scan_layer(options_.cell, dir == 0 ? nn::Direction::kForward : nn::Direction::kReverse, input,
-                         w, lengths, h0, c0);
+                         w, lengths, h0, c0, output || l + 1 < L);
       outputs.push_back(r.y);
       result.final_state.h.push_back(r.h_n);
       if (cell) result.final_state.c.push_back(r.c_n);
     }
-    input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
+    if (output || l + 1 < L) input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
   }
-  result.output = input;
+  if (output) result.output = input;
   return result;
 }
 

@@ -249,7 +249,7 @@ ag::Var<T> Tagger<T>::scores(ag::Tape<T>& tape, const TaggerBatch& batch, bool t
     }
     const ag::Var<T> c =
         ag::reshape(char_embedding_->forward(tape, char_ids), Shape{Tc, N, config_.char_embedding_size});
-    // Only its final states are read (without a gradient no output is kept).
+    // Only its final states are read: no output is kept.
     const layers::RnnState<T> r = char_rnn_->final_state(c, char_lengths);
     // [forward state after the last character, reverse state after the first] (N, 2Hc), and a zero
     // row that padding positions read.

@@ -190,7 +190,6 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
                   index_t y_stride) {
   check_arguments(kind, d, w, lengths);
   const index_t ldy = y_stride == 0 || !y ? d.H : y_stride;
-  RECUR_CHECK(y || !trace, fmt::format("{} layer: training needs the output", cell_name(kind)));
   RECUR_CHECK(ldy >= d.H && (!trace || ldy == d.H),
               fmt::format("{} layer: output row stride {} for H = {}{}", cell_name(kind), ldy, d.H,
                           trace ? " (training writes whole rows)" : ""));
@@ -212,6 +211,8 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   s.kernel_rows = B;
   s.H = H;
   s.ldy = ldy;
+  // Without y (final states only), every step writes its output row to one scratch step.
+  Tensor<T> y_step = y ? Tensor<T>() : Tensor<T>::uninitialized(Shape{B, H});
   s.w = &w;
   s.packed = &packed;
   s.lengths = lengths;
@@ -239,7 +240,7 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
       s.h_next = states + after * BH;
       s.c_prev = cell ? cells + before * BH : nullptr;
       s.c_next = cell ? cells + after * BH : nullptr;
-      s.y = y + t * BH;
+      s.y = y ? y + t * BH : y_step.data();
       s.saved = trace->saved.data() + t * B * SH;
       step_forward(kind, s);
     }
@@ -259,8 +260,6 @@ void scan_forward(CellKind kind, const ScanDims& d, Direction dir, const ScanWei
   Tensor<T> pre = Tensor<T>::uninitialized(Shape{block_steps, B, GH});
   Tensor<T> saved = Tensor<T>::uninitialized(Shape{B, std::max<index_t>(SH, 1)});
   Tensor<T> h = Tensor<T>::uninitialized(Shape{2, B, H}), c;
-  // Without y (final states only), every step writes its output row to one scratch step.
-  Tensor<T> y_step = y ? Tensor<T>() : Tensor<T>::uninitialized(Shape{B, H});
   copy_or_zero(h0, h.data(), BH);
   if (cell) {
     c = Tensor<T>::uninitialized(Shape{2, B, H});

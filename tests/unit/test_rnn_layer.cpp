@@ -383,6 +383,33 @@ TEST_P(RnnLayer, InferenceWritesEachDirectionInPlace) {
     }
 }
 
+// In training final_state() keeps no output of the last layer and passes no gradient of one back:
+// the gradients of a loss on the final states are those through forward()'s (where the unused
+// outputs send back zeros), for every weight, the input and the initial states.
+TEST_P(RnnLayer, FinalStateAloneHasTheGradientsOfTheWholeForward) {
+  const std::vector<index_t> lengths{5, 2, 0};
+  Model<double> s(make_options(GetParam(), kI, kH, 2, true), kT, kB, true);
+  const auto gradients = [&](bool alone) {
+    s.params.zero_grad();
+    ag::Tape<double> tape;
+    const RnnState<double> finals = alone ? s.rnn.final_state(s.x(tape), lengths, s.initial(tape))
+                                          : s.rnn.forward(s.x(tape), lengths, s.initial(tape)).final_state;
+    // Σ_e (e + 1) · Σ h_e (and c_e): each entry weighs differently.
+    std::vector<Var<double>> terms;
+    for (size_t e = 0; e < finals.h.size(); ++e)
+      terms.push_back(ag::scale(ag::sum(finals.h[e]), double(e + 1)));
+    for (size_t e = 0; e < finals.c.size(); ++e)
+      terms.push_back(ag::scale(ag::sum(finals.c[e]), double(e + 2)));
+    Var<double> loss = terms[0];
+    for (size_t i = 1; i < terms.size(); ++i) loss = ag::add(loss, terms[i]);
+    tape.backward(loss);
+    return s.params.flat_grads().to_vector();
+  };
+  const std::vector<double> whole = gradients(false);
+  EXPECT_EQ(gradients(true), whole);
+  EXPECT_GT(std::count_if(whole.begin(), whole.end(), [](double g) { return g != 0.0; }), 0);
+}
+
 // ---- d. variable lengths ------------------------------------------------------------------------
 
 // Both paths (training and NoGrad), 2 bidirectional layers.

@@ -24,14 +24,15 @@ struct ScanLayerWeights {
 
 template <class T>
 struct ScanLayerResult {
-  Var<T> y;         // (T, B, H), zeros at padded steps
+  Var<T> y;         // (T, B, H), zeros at padded steps; undefined without `output`
   Var<T> h_n, c_n;  // (B, H); c_n only for the LSTM
 };
 
-// lengths: B entries in [0, T], or empty for all T.
+// lengths: B entries in [0, T], or empty for all T. `output` false: the final states alone (no y is
+// kept, and none's gradient flows back), for a layer whose outputs nothing reads.
 template <class T>
 ScanLayerResult<T> scan_layer(nn::CellKind kind, nn::Direction direction, const Var<T>& x,
                               const ScanLayerWeights<T>& weights, const std::vector<index_t>& lengths = {},
-                              const Var<T>& h0 = Var<T>(), const Var<T>& c0 = Var<T>());
+                              const Var<T>& h0 = Var<T>(), const Var<T>& c0 = Var<T>(), bool output = true);
 
 }  // namespace recur::ag

@@ -94,8 +94,8 @@ class Rnn {
   RnnResult<T> forward(const ag::Var<T>& x, const std::vector<index_t>& lengths = {},
                        const RnnState<T>& initial = {}, bool training = false, Rng* rng = nullptr) const;
 
-  // Each sequence's final state alone. Without a gradient (the tape's NoGrad) the last layer keeps
-  // no output: a character RNN whose final states encode each word needs no (T, B, D·H) of it.
+  // Each sequence's final state alone: the last layer keeps no output (and in training passes no
+  // gradient of one back), as a character RNN whose final states encode each word needs none.
   RnnState<T> final_state(const ag::Var<T>& x, const std::vector<index_t>& lengths = {},
                           const RnnState<T>& initial = {}) const;
 

@@ -110,8 +110,8 @@ int saved_width(CellKind kind);
 
 // x: (T, B, I); lengths: (B) or null for all T; h0, c0: (B, H) or null for zeros (c0: LSTM only).
 // y: (T, B, H), its rows y_stride apart (0: H; inference may write into a wider output, such as
-// one direction's half of a bidirectional layer's (T, B, 2H)), or null in inference for the final
-// states alone; h_n, c_n: (B, H), either may be null. trace: null for inference.
+// one direction's half of a bidirectional layer's (T, B, 2H)), or null for the final states alone;
+// h_n, c_n: (B, H), either may be null. trace: null for inference.
 template <class T>
 void scan_forward(CellKind kind, const ScanDims& dims, Direction direction, const ScanWeights<T>& w,
                   const T* x, const index_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,

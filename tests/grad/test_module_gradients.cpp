@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "grad/parameter_checks.h"
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
 #include "recur/init.h"
@@ -17,12 +18,6 @@
 
 namespace recur::layers {
 namespace {
-
-index_t parameter_elements(const nn::ParameterTable<double>& params) {
-  index_t n = 0;  // params.numel() also counts the alignment padding between tensors
-  for (const auto& e : params.entries()) n += e.shape.numel();
-  return n;
-}
 
 TEST(LinearGradient, WeightBiasAndInputMatchFiniteDifferences) {
   for (bool bias : {true, false}) {
@@ -40,7 +35,7 @@ TEST(LinearGradient, WeightBiasAndInputMatchFiniteDifferences) {
     };
     const ag::GradcheckReport params_report = ag::gradcheck_parameters(params, loss);
     EXPECT_TRUE(params_report.ok) << params_report.message();
-    EXPECT_EQ(params_report.checked, parameter_elements(params));
+    EXPECT_EQ(params_report.checked, testing::parameter_elements(params));
 
     // The input's gradient, with the parameters held fixed.
     const ag::GradcheckReport report = ag::gradcheck(
@@ -137,7 +132,7 @@ TEST(ModulesInOneTable, EveryGradientMatchesFiniteDifferences) {
   const auto loss = [&](ag::Tape<double>& tape) { return m.loss(tape, source, target); };
   const ag::GradcheckReport report = ag::gradcheck_parameters(m.params, loss);
   EXPECT_TRUE(report.ok) << report.message();
-  EXPECT_EQ(report.checked, parameter_elements(m.params));
+  EXPECT_EQ(report.checked, testing::parameter_elements(m.params));
   // Not vacuous: both the encoder's and the decoder's weights get a gradient.
   m.params.zero_grad();
   ag::Tape<double> tape;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "grad/parameter_checks.h"
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
 #include "recur/init.h"
@@ -100,9 +101,7 @@ TEST_P(RnnLmGradient, MatchesFiniteDifferences) {
 
   const ag::GradcheckReport report = ag::gradcheck_parameters(model.params(), loss);
   EXPECT_TRUE(report.ok) << report.message();
-  index_t elements = 0;  // params().numel() also counts the 64-byte alignment padding
-  for (const auto& e : model.params().entries()) elements += e.shape.numel();
-  EXPECT_EQ(report.checked, elements);
+  EXPECT_EQ(report.checked, testing::parameter_elements(model.params()));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -138,12 +137,7 @@ TEST(RnnLmGradientSanity, EveryParameterGetsAGradient) {
     const auto out = model.forward(tape, kInputs, kSteps, kBatch,
                                    layers::constants(tape, initial_state(config)), false, nullptr);
     tape.backward(ag::cross_entropy(out.logits, kTargets));
-    for (int id = 0; id < model.params().size(); ++id) {
-      const Tensor<double> g = model.params().grad(id);
-      double norm = 0;
-      for (index_t i = 0; i < g.numel(); ++i) norm += g[i] * g[i];
-      EXPECT_GT(norm, 1e-12) << model.params().entry(id).name;
-    }
+    testing::expect_every_parameter_has_gradient(model.params(), 1e-12);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "grad/parameter_checks.h"
 #include "recur/autograd/gradcheck.h"
 #include "recur/models/tagger.h"
 
@@ -63,19 +64,12 @@ TEST_P(TaggerGradient, MatchesFiniteDifferences) {
   };
   const ag::GradcheckReport report = ag::gradcheck_parameters(model.params(), loss);
   EXPECT_TRUE(report.ok) << report.message();
-  index_t elements = 0;
-  for (const auto& e : model.params().entries()) elements += e.shape.numel();
-  EXPECT_EQ(report.checked, elements);
+  EXPECT_EQ(report.checked, testing::parameter_elements(model.params()));
   // Not vacuous: every tensor gets a nonzero gradient.
   ag::Tape<double> tape;
   model.params().zero_grad();
   tape.backward(loss(tape));
-  for (int id = 0; id < model.params().size(); ++id) {
-    double norm = 0;
-    const Tensor<double> g = model.params().grad(id);
-    for (index_t i = 0; i < g.numel(); ++i) norm += g[i] * g[i];
-    EXPECT_GT(norm, 0.0) << model.params().entry(id).name;
-  }
+  testing::expect_every_parameter_has_gradient(model.params(), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, TaggerGradient,

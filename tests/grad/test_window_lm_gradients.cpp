@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "grad/parameter_checks.h"
 #include "recur/autograd/functions.h"
 #include "recur/autograd/gradcheck.h"
 #include "recur/models/window_lm.h"
@@ -58,19 +59,12 @@ TEST_P(WindowLmGradient, MatchesFiniteDifferences) {
   }
   const ag::GradcheckReport report = ag::gradcheck_parameters(model.params(), loss);
   EXPECT_TRUE(report.ok) << report.message();
-  index_t elements = 0;
-  for (const auto& e : model.params().entries()) elements += e.shape.numel();
-  EXPECT_EQ(report.checked, elements);
+  EXPECT_EQ(report.checked, testing::parameter_elements(model.params()));
   // Not vacuous: every tensor gets a nonzero gradient.
   ag::Tape<double> tape;
   model.params().zero_grad();
   tape.backward(loss(tape));
-  for (int id = 0; id < model.params().size(); ++id) {
-    double norm = 0;
-    const Tensor<double> g = model.params().grad(id);
-    for (index_t i = 0; i < g.numel(); ++i) norm += g[i] * g[i];
-    EXPECT_GT(norm, 0.0) << model.params().entries()[static_cast<size_t>(id)].name;
-  }
+  testing::expect_every_parameter_has_gradient(model.params(), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, WindowLmGradient,

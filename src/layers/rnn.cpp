@@ -171,12 +171,14 @@ RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& length
       } else {
         // One (B, D·H) mask per sequence, repeated at every step.
         const index_t width = B * output_size();
-        Tensor<T> mask(input.shape());
+        Tensor<T> mask = Tensor<T>::uninitialized(input.shape());  // step 0 drawn, then copied to every step
         ops::dropout_mask(*rng, p, mask.data(), width);
         for (index_t t = 1; t < T_; ++t) std::copy(mask.data(), mask.data() + width, mask.data() + t * width);
         input = ag::dropout_with_mask(input, mask);
       }
     }
+    // The layer's output is kept only when something reads it (final_state reads the last one's not).
+    const bool keep = output || l + 1 < L;
     std::vector<ag::Var<T>> outputs;
     for (int dir = 0; dir < D; ++dir) {
       const LayerParams& p = layer(l, dir);
@@ -192,15 +194,14 @@ RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& length
       }
       ag::Var<T> h0 = !initial.h.empty() ? initial.h[e] : (p.h0 >= 0 ? learned(p.h0) : ag::Var<T>());
       ag::Var<T> c0 = !initial.c.empty() ? initial.c[e] : (p.c0 >= 0 ? learned(p.c0) : ag::Var<T>());
-      // The last layer's output is kept only when something reads it (final_state reads none).
       const ag::ScanLayerResult<T> r =
           ag::scan_layer(options_.cell, dir == 0 ? nn::Direction::kForward : nn::Direction::kReverse, input,
-                         w, lengths, h0, c0, output || l + 1 < L);
+                         w, lengths, h0, c0, keep);
       outputs.push_back(r.y);
       result.final_state.h.push_back(r.h_n);
       if (cell) result.final_state.c.push_back(r.c_n);
     }
-    if (output || l + 1 < L) input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
+    if (keep) input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
   }
   if (output) result.output = input;
   return result;

@@ -116,7 +116,7 @@ class Rnn {
   // the same bits as through the tape.
   // `output` false: the last layer writes no output (result.output stays undefined).
   RnnResult<T> forward_values(const ag::Var<T>& x, const std::vector<index_t>& lengths,
-                              const RnnState<T>& initial, bool output = true) const;
+                              const RnnState<T>& initial, bool output) const;
 
   nn::ParameterTable<T>* params_;
   RnnOptions options_;

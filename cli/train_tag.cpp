@@ -37,7 +37,7 @@ struct TagFlags {
   index_t rnn_size = 128;
   int num_layers = 1;
   index_t embedding_size = 100;
-  double dropout = 0.5;
+  double dropout = 0.5, word_dropout = 0.0;
   index_t char_embedding_size = 30, char_rnn_size = 50;
   bool crf = false, unidirectional = false;
   std::string embeddings;
@@ -91,6 +91,12 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
   cmd.add_option("--feature-embedding-size", o.feature_embedding_size,
                  "the width of each feature column's embedding")
       ->check(CLI::Range(index_t(1), index_t(1) << 16))
+      ->capture_default_str()
+      ->group(model);
+  cmd.add_option("--word-dropout", o.word_dropout,
+                 "training reads any word as <unk> with this probability (words seen once: at least 1/2), "
+                 "so that tagging leans on characters and context too")
+      ->check(CLI::Range(0.0, 0.9))
       ->capture_default_str()
       ->group(model);
   cmd.add_flag("--crf", o.crf,
@@ -245,7 +251,8 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
       name, train_ids.size(), train_ids.total_words, val_ids.size(),
       o.trainer.val_data.empty() ? "" : fmt::format(" (from {})", data_name(o.trainer.val_data)),
       vocabularies.words.size(), vocabularies.chars.size(), vocabularies.tags.size(), column, feature_text);
-  models::TaggerTask task(*model, vocabularies, std::move(train_ids), std::move(val_ids), batching);
+  models::TaggerTask task(*model, vocabularies, std::move(train_ids), std::move(val_ids), batching,
+                          o.word_dropout);
   const long total = total_iterations(o.trainer, task.batches_per_epoch());
 
   const auto optimizer = make_optimizer(o.trainer, model->params());

@@ -64,8 +64,8 @@ EncodedSentences encode_sentences(const std::vector<data::TaggedSentence>& sente
 }
 
 TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<index_t>& which,
-                         std::vector<std::int32_t>* tags, Rng* unk_rng, const std::vector<bool>* rare,
-                         std::int32_t unk) {
+                         std::vector<std::int32_t>* tags, Rng* unk_rng,
+                         const std::vector<double>* unk_probability, std::int32_t unk) {
   TaggerBatch batch;
   batch.B = static_cast<index_t>(which.size());
   batch.items = which;
@@ -88,8 +88,10 @@ TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<in
       const auto s = static_cast<size_t>(batch.items[static_cast<size_t>(b)]);
       if (t >= batch.lengths[static_cast<size_t>(b)]) continue;
       std::int32_t w = sentences.words[s][static_cast<size_t>(t)];
-      if (unk_rng && rare && w >= 0 && static_cast<size_t>(w) < rare->size() &&
-          (*rare)[static_cast<size_t>(w)] && unk_rng->bernoulli(0.5))
+      // A word that is never dropped draws no random number.
+      if (unk_rng && unk_probability && w >= 0 && static_cast<size_t>(w) < unk_probability->size() &&
+          (*unk_probability)[static_cast<size_t>(w)] > 0.0 &&
+          unk_rng->bernoulli((*unk_probability)[static_cast<size_t>(w)]))
         w = unk;
       batch.words[static_cast<size_t>(t * batch.B + b)] = w;
       for (size_t f = 0; f < batch.features.size(); ++f)
@@ -99,6 +101,20 @@ TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<in
       if (tags) (*tags)[static_cast<size_t>(t * batch.B + b)] = sentences.tags[s][static_cast<size_t>(t)];
     }
   return batch;
+}
+
+std::vector<double> unk_probabilities(const EncodedSentences& train, const data::Vocab& words,
+                                      double word_dropout) {
+  RECUR_REQUIRE(word_dropout >= 0.0 && word_dropout < 1.0,
+                fmt::format("word dropout must be in [0, 1), got {}", word_dropout));
+  std::vector<std::int64_t> counts(static_cast<size_t>(words.size()), 0);
+  for (const auto& sentence : train.words)
+    for (std::int32_t w : sentence) ++counts[static_cast<size_t>(w)];
+  std::vector<double> p(counts.size(), 0.0);
+  for (size_t w = 0; w < counts.size(); ++w)
+    if (!words.is_special(static_cast<std::int32_t>(w)))
+      p[w] = counts[w] == 1 ? std::max(0.5, word_dropout) : word_dropout;
+  return p;
 }
 
 TaggerEvaluation evaluate_tagger(const Tagger<float>& model, const TaggerVocabularies& v,

@@ -20,25 +20,20 @@ bool all_chunk_tags(const EncodedSentences& sentences) {
 }  // namespace
 
 TaggerTask::TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
-                       EncodedSentences validation, const data::SequenceBatchOptions& options)
+                       EncodedSentences validation, const data::SequenceBatchOptions& options,
+                       double word_dropout)
     : model_(model),
       vocabularies_(vocabularies),
       train_(std::move(train)),
       validation_(std::move(validation)),
       batches_(train_.words, options),
-      rare_(static_cast<size_t>(vocabularies.words.size()), false),
-      chunks_(all_chunk_tags(validation_)) {
-  std::vector<std::int64_t> counts(static_cast<size_t>(vocabularies.words.size()), 0);
-  for (const auto& sentence : train_.words)
-    for (std::int32_t w : sentence) ++counts[static_cast<size_t>(w)];
-  for (size_t w = 0; w < counts.size(); ++w)
-    rare_[w] = counts[w] == 1 && !vocabularies.words.is_special(static_cast<std::int32_t>(w));
-}
+      unk_probability_(unk_probabilities(train_, vocabularies.words, word_dropout)),
+      chunks_(all_chunk_tags(validation_)) {}
 
 train::TrainingBatch TaggerTask::training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) {
   std::vector<std::int32_t> tags;
-  const TaggerBatch batch = tagger_batch(train_, batches_.batch_items(epoch, index), &tags, &rng, &rare_,
-                                         vocabularies_.words.unk());
+  const TaggerBatch batch = tagger_batch(train_, batches_.batch_items(epoch, index), &tags, &rng,
+                                         &unk_probability_, vocabularies_.words.unk());
   return {model_.loss(tape, batch, tags, true, &rng), batch.num_words()};
 }
 

@@ -14,6 +14,7 @@
 #include "recur/data/conll.h"
 #include "recur/models/tag_report.h"
 #include "recur/models/tag_scores.h"
+#include "recur/models/tagger_data.h"
 #include "recur/models/word_vectors.h"
 #include "test_util.h"
 
@@ -171,6 +172,51 @@ TEST(ConllReader, TheShippedFilesHaveTheirStatedSize) {
 TEST(ConllReader, PlainTextWords) {
   EXPECT_EQ(data::split_words("  The cat\tsat .\r\n"), (Strings{"The", "cat", "sat", "."}));
   EXPECT_TRUE(data::split_words(" \t ").empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word dropout
+
+// "a" is seen 3 times, "b" once: with word dropout 0.2, "a" is read as <unk> with probability 0.2,
+// "b" with 1/2; never the specials. Over many batches the rates land within kRateTolerance (5
+// standard deviations of 4000 draws at 1/2) and the characters stay.
+TEST(TaggerBatch, WordDropoutReadsWordsAsUnkAtTheirRates) {
+  const std::vector<TaggedSentence> train = read_all("a X\na X\nb Y\n\na X\n", ColumnFormat::kConll, 2);
+  const models::TaggerVocabularies v = models::tagger_vocabularies(train, 1);
+  const models::EncodedSentences encoded = models::encode_sentences(train, v);
+  const std::int32_t a = v.words.find("a"), b = v.words.find("b"), unk = v.words.unk();
+  const std::vector<double> p = models::unk_probabilities(encoded, v.words, 0.2);
+  ASSERT_EQ(p.size(), static_cast<size_t>(v.words.size()));
+  EXPECT_DOUBLE_EQ(p[static_cast<size_t>(a)], 0.2);
+  EXPECT_DOUBLE_EQ(p[static_cast<size_t>(b)], 0.5);
+  EXPECT_DOUBLE_EQ(p[static_cast<size_t>(unk)], 0.0);
+  EXPECT_DOUBLE_EQ(models::unk_probabilities(encoded, v.words, 0.7)[static_cast<size_t>(b)], 0.7);
+  EXPECT_DOUBLE_EQ(models::unk_probabilities(encoded, v.words, 0.0)[static_cast<size_t>(a)], 0.0);
+  EXPECT_TRUE(throws_error_with([&] { models::unk_probabilities(encoded, v.words, 1.0); },
+                                {"word dropout must be in [0, 1)"}));
+
+  constexpr double kRateTolerance = 0.04;
+  constexpr int kDraws = 4000;
+  Rng rng(5);
+  int a_seen = 0, a_unk = 0, b_seen = 0, b_unk = 0;
+  for (int i = 0; i < kDraws; ++i) {
+    const models::TaggerBatch batch = models::tagger_batch(encoded, {0}, nullptr, &rng, &p, unk);
+    ASSERT_EQ(batch.words.size(), 3u);
+    for (size_t t = 0; t < 3; ++t) EXPECT_EQ(batch.chars[t], encoded.chars[0][t]);
+    for (size_t t = 0; t < 2; ++t) {
+      ++a_seen;
+      a_unk += batch.words[t] == unk;
+      EXPECT_TRUE(batch.words[t] == a || batch.words[t] == unk);
+    }
+    ++b_seen;
+    b_unk += batch.words[2] == unk;
+    EXPECT_TRUE(batch.words[2] == b || batch.words[2] == unk);
+  }
+  EXPECT_NEAR(double(a_unk) / a_seen, 0.2, kRateTolerance);
+  EXPECT_NEAR(double(b_unk) / b_seen, 0.5, kRateTolerance);
+  // Without a generator nothing is dropped: evaluation reads the words as they are.
+  const models::TaggerBatch plain = models::tagger_batch(encoded, {0}, nullptr, nullptr, &p, unk);
+  EXPECT_EQ(plain.words, encoded.words[0]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,11 +42,17 @@ EncodedSentences encode_sentences(const std::vector<data::TaggedSentence>& sente
 // Sentences `which` as a batch, longest first (batch.items says which is where: the recurrent layers
 // then skip the rows whose sentence has ended, as packed sequences do), and their tags (T, B) (0
 // past each length) in `tags` when given.
-// With `unk_rng`, each word in `rare` (by id) is read as <unk> with probability 1/2, so that <unk>
-// is trained (Lample et al. 2016 do this for words seen once); its characters stay.
+// With `unk_rng`, word w is read as <unk> with probability unk_probability[w] (word dropout: <unk> is
+// trained, and the model learns to tag from a word's characters and context); its characters stay.
 TaggerBatch tagger_batch(const EncodedSentences& sentences, const std::vector<index_t>& which,
                          std::vector<std::int32_t>* tags = nullptr, Rng* unk_rng = nullptr,
-                         const std::vector<bool>* rare = nullptr, std::int32_t unk = -1);
+                         const std::vector<double>* unk_probability = nullptr, std::int32_t unk = -1);
+
+// By word id, the probability that training reads it as <unk>: `word_dropout` for every word, and at
+// least 1/2 for a word seen once in `train` (Lample et al. 2016 do this for singletons); 0 for the
+// specials.
+std::vector<double> unk_probabilities(const EncodedSentences& train, const data::Vocab& words,
+                                      double word_dropout);
 
 // What a tagger makes of `sentences`: the mean loss per word, and the scores of its best tags
 // against the gold ones (accuracy; chunk precision, recall and F1). `batch` sentences at a time.

@@ -1,7 +1,7 @@
 // The tagger (models/tagger.h) as a train::TrainingTask: shuffled padded batches of sentences
 // (bucketed by length when asked), <unk> trained by reading each word seen once in training as
-// <unk> half the time, and validation by accuracy, or chunk F1 for chunk tags (B-X / I-X / O),
-// which selects best.safetensors.
+// <unk> half the time and any word with probability `word_dropout`, and validation by accuracy, or chunk F1
+// for chunk tags (B-X / I-X / O), which selects best.safetensors.
 #pragma once
 
 #include <cmath>
@@ -19,7 +19,8 @@ class TaggerTask final : public train::TrainingTask {
  public:
   // model and vocabularies must outlive the task.
   TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
-             EncodedSentences validation, const data::SequenceBatchOptions& options);
+             EncodedSentences validation, const data::SequenceBatchOptions& options,
+             double word_dropout = 0.0);
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
   long batches_per_epoch() const override { return batches_.batches_per_epoch(); }
@@ -38,9 +39,9 @@ class TaggerTask final : public train::TrainingTask {
   const TaggerVocabularies& vocabularies_;
   EncodedSentences train_, validation_;
   data::SequenceBatches batches_;
-  std::vector<bool> rare_;  // by word id: seen once in training
-  bool chunks_ = false;     // the validation tags are chunk tags
-  TagScorer last_scores_;   // of the last validation
+  std::vector<double> unk_probability_;  // by word id (unk_probabilities)
+  bool chunks_ = false;                  // the validation tags are chunk tags
+  TagScorer last_scores_;                // of the last validation
 };
 
 }  // namespace recur::models

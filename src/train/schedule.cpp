@@ -127,12 +127,14 @@ std::string PlateauSchedule::describe() const {
          ", cooldown=" + std::to_string(options_.cooldown) + ", min_lr=" + shortest(options_.min_lr) + ")";
 }
 
-// ReduceLROnPlateau.step(metrics), line for line.
+// ReduceLROnPlateau.step(metrics), line for line but for the relative bound of a negative best.
 void PlateauSchedule::on_validation(double loss) {
   ++evaluations_;
-  const bool better = options_.threshold_mode == ThresholdMode::kRel
-                          ? loss < best_ * (1.0 - options_.threshold)
-                          : loss < best_ - options_.threshold;
+  // The first finite loss improves on best = +inf (inf - inf would be NaN).
+  const double margin = options_.threshold_mode == ThresholdMode::kAbs ? options_.threshold
+                        : std::isfinite(best_)                         ? std::abs(best_) * options_.threshold
+                                                                       : 0.0;
+  const bool better = loss < best_ - margin;
   if (better) {
     best_ = loss;
     num_bad_epochs_ = 0;

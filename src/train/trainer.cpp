@@ -143,6 +143,7 @@ Trainer::Trainer(TrainingTask& task, Optimizer<float>& optimizer, LrSchedule& sc
       rng_(rng),
       options_(std::move(options)),
       best_metric_(task.best_metric()),
+      schedule_metric_(best_metric_.name),
       best_value_(best_metric_.higher_is_better ? -std::numeric_limits<double>::infinity()
                                                 : std::numeric_limits<double>::infinity()),
       run_id_(new_run_id()) {
@@ -202,6 +203,10 @@ void Trainer::restore(const io::Safetensors& file) {
                   fmt::format("{}: the run selected its best model by {}, this task selects by {}", source,
                               metric, best_metric_.name));
     best_iteration_ = static_cast<long>(count("best_iteration"));
+    schedule_metric_ = state.value("schedule_metric", std::string("loss"));
+    if (schedule_metric_ != "loss" && schedule_metric_ != best_metric_.name)
+      throw bad(
+          fmt::format("\"schedule_metric\" must be loss or {}, got {}", best_metric_.name, schedule_metric_));
     nonfinite_in_row_ = static_cast<int>(std::min<std::int64_t>(count("nonfinite_in_row"), 1 << 30));
     const json& r = state.at("rng");
     // The generator's 64-bit words are stored as decimal strings (JSON numbers lose bits).
@@ -284,6 +289,7 @@ void Trainer::save(const std::filesystem::path& path, bool with_training_state) 
     json schedule = json::object();
     for (const auto& [k, v] : schedule_.state()) schedule[k] = v;
     info["schedule"] = schedule;
+    info["schedule_metric"] = schedule_metric_;
     info["optimizer"] = optimizer_.name();
     info["optimizer_steps"] = optimizer_.steps();
     info["options"] = options_.run_settings;
@@ -347,12 +353,15 @@ void Trainer::evaluate_and_save(bool final_evaluation) {
                 fmt::format("trainer: the validation has no {}, the metric that selects the best model",
                             best_metric_.name));
     const double value = best->second;
-    // The loss drives the schedule and the plot where the task reports one; else the best metric,
-    // turned so that lower is better for the schedule.
+    // The metric that selects the best model drives the schedule, turned so that lower is better: a
+    // classifier's validation loss can rise while its accuracy still improves.
+    const auto followed = metrics.find(schedule_metric_);
+    RECUR_CHECK(
+        followed != metrics.end(),
+        fmt::format("trainer: the validation has no {}, the metric the schedule follows", schedule_metric_));
+    const bool higher_is_better = schedule_metric_ == best_metric_.name && best_metric_.higher_is_better;
+    const double schedule_value = higher_is_better ? -followed->second : followed->second;
     const auto loss = metrics.find("loss");
-    const double schedule_value = loss != metrics.end()           ? loss->second
-                                  : best_metric_.higher_is_better ? -value
-                                                                  : value;
     // Only scheduled evaluations drive the schedule, so a run stopped early and resumed sees the
     // same schedule events as one trained straight through.
     if (!final_evaluation) schedule_.on_validation(schedule_value);

@@ -104,14 +104,20 @@ TEST(PlateauSchedule, ThresholdIsRelativeOrAbsolute) {
   EXPECT_EQ(abs.best(), 0.85);
 }
 
-TEST(PlateauSchedule, RelativeThresholdOnNegativeLossesIsPyTorchs) {
-  // torch tests loss < best·(1 - threshold) whatever the sign: for best < 0 that bound lies above
-  // best, so a slightly *worse* loss counts as an improvement. (Cross-entropy is never negative.)
+TEST(PlateauSchedule, RelativeThresholdOnNegativeValuesAsksForABetterOne) {
+  // A higher-is-better metric reaches the schedule negated (-accuracy). torch's bound best·(1 -
+  // threshold) lies above a negative best, so a slightly worse value would count as better; the
+  // bound best - |best|·threshold lies below it whatever its sign.
   train::PlateauSchedule s(1.0, {.factor = 0.5, .patience = 0});
   s.on_validation(-1.0);
-  s.on_validation(-0.99995);  // < -0.9999: "better"
-  EXPECT_EQ(s.best(), -0.99995);
-  EXPECT_EQ(s.learning_rate(), 1.0);
+  s.on_validation(-0.99995);  // worse: a reduction
+  EXPECT_EQ(s.best(), -1.0);
+  EXPECT_EQ(s.learning_rate(), 0.5);
+  s.on_validation(-1.00005);  // better, but not by 1e-4 of |best|: another
+  EXPECT_EQ(s.learning_rate(), 0.25);
+  s.on_validation(-1.0002);  // better by more
+  EXPECT_EQ(s.best(), -1.0002);
+  EXPECT_EQ(s.learning_rate(), 0.25);
 }
 
 TEST(PlateauSchedule, CooldownIgnoresBadEpochs) {

@@ -245,6 +245,68 @@ TEST_F(TrainerTest, ResumeIsExactAndKeepsTheTokenCount) {
   }
 }
 
+// Records what the trainer tells it after each validation.
+class ScheduleSpy final : public LrSchedule {
+ public:
+  std::string name() const override { return "constant"; }
+  std::string describe() const override { return "spy"; }
+  double learning_rate() const override { return 0.5; }
+  void on_validation(double value) override { seen.push_back(value); }
+  ScheduleState state() const override { return {}; }
+  void load_state(const ScheduleState&) override {}
+  std::vector<double> seen;
+};
+
+// The metric that selects the best model drives the schedule (negated when higher is better): the
+// loss, or -accuracy. A run saved before the schedule's metric was recorded goes on following the
+// loss, as it did.
+TEST_F(TrainerTest, TheScheduleFollowsTheMetricThatSelectsTheBest) {
+  for (const bool by_accuracy : {false, true}) {
+    SCOPED_TRACE(by_accuracy ? "accuracy" : "loss");
+    const std::string run = by_accuracy ? "acc" : "loss";
+    Clouds task(by_accuracy);
+    auto optimizer = make_optimizer(task.params(), SgdOptions{0.5});
+    ScheduleSpy spy;
+    Rng rng(3);
+    Trainer trainer(task, *optimizer, spy, rng, options(20, run));
+    trainer.run();
+    const auto vals = records(run, "val");
+    ASSERT_EQ(spy.seen.size(), vals.size());
+    for (size_t i = 0; i < vals.size(); ++i)
+      EXPECT_EQ(spy.seen[i], by_accuracy ? -vals[i].at("val_accuracy").get<double>()
+                                         : vals[i].at("val_loss").get<double>());
+    io::Safetensors last = io::Safetensors::read_file((dir_ / run / "last.safetensors").string());
+    auto state = nlohmann::json::parse(last.metadata().at("recur.train"));
+    EXPECT_EQ(state.at("schedule_metric"), by_accuracy ? "accuracy" : "loss");
+    if (!by_accuracy) continue;
+    // The same checkpoint without the key, resumed for 5 more iterations: the loss drives it.
+    state.erase("schedule_metric");
+    last.metadata()["recur.train"] = state.dump();
+    Clouds resumed(true);
+    io::load_parameters(last, resumed.params(), {"train."});
+    auto resumed_optimizer = make_optimizer(resumed.params(), SgdOptions{0.5});
+    ScheduleSpy resumed_spy;
+    Trainer more(resumed, *resumed_optimizer, resumed_spy, rng, options(25, run));
+    more.restore(last);
+    more.run();
+    const auto after = records(run, "val");
+    ASSERT_EQ(resumed_spy.seen.size(), 1u);
+    EXPECT_EQ(resumed_spy.seen[0], after.back().at("val_loss").get<double>());
+    // A metric the task does not report is refused, naming the key.
+    state["schedule_metric"] = "f1";
+    last.metadata()["recur.train"] = state.dump();
+    Trainer refused(resumed, *resumed_optimizer, resumed_spy, rng, options(30, run));
+    try {
+      refused.restore(last);
+      ADD_FAILURE() << "a schedule metric the task does not report was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("\"schedule_metric\" must be loss or accuracy, got f1"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // A finite model whose validation loss is far above guessing has diverged: it replaces neither
 // best.safetensors nor last.safetensors, and the run stops saying which checkpoint is intact.
 TEST_F(TrainerTest, ADivergedModelIsNeverSavedAndStopsTheRun) {

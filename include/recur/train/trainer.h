@@ -169,6 +169,9 @@ class Trainer {
   bool improves(double value) const;
 
   BestMetric best_metric_;
+  // The validation metric that drives the schedule (a plateau's): the one that selects the best
+  // model; "loss" in runs saved before it was recorded, which followed the loss.
+  std::string schedule_metric_;
   long iteration_ = 0, best_iteration_ = 0;
   std::int64_t tokens_ = 0;
   int nonfinite_in_row_ = 0;

@@ -37,7 +37,7 @@ struct TagFlags {
   index_t rnn_size = 128;
   int num_layers = 1;
   index_t embedding_size = 100;
-  double dropout = 0.5, word_dropout = 0.0;
+  double dropout = 0.5, word_dropout = 0.0, label_smoothing = 0.0;
   index_t char_embedding_size = 30, char_rnn_size = 50;
   bool crf = false, unidirectional = false;
   std::string embeddings;
@@ -97,6 +97,11 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
                  "training reads any word as <unk> with this probability (words seen once: at least 1/2), "
                  "so that tagging leans on characters and context too")
       ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str()
+      ->group(model);
+  cmd.add_option("--label-smoothing", o.label_smoothing,
+                 "the softmax learns (1 - e)·the gold tag + e spread over every tag (not with --crf)")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->group(model);
   cmd.add_flag("--crf", o.crf,
@@ -251,6 +256,9 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
       name, train_ids.size(), train_ids.total_words, val_ids.size(),
       o.trainer.val_data.empty() ? "" : fmt::format(" (from {})", data_name(o.trainer.val_data)),
       vocabularies.words.size(), vocabularies.chars.size(), vocabularies.tags.size(), column, feature_text);
+  RECUR_REQUIRE(!(model->config().crf && o.label_smoothing > 0.0),
+                "--label-smoothing smooths the softmax's targets; this model decodes with a CRF (drop one of "
+                "them)");
   models::TaggerTask task(*model, vocabularies, std::move(train_ids), std::move(val_ids), batching,
                           o.word_dropout);
   const long total = total_iterations(o.trainer, task.batches_per_epoch());

@@ -94,6 +94,17 @@ def ops_case(gen):
     y.backward(dy)
     cases["embedding"] = {"table": tensor_entry(table), "ids": ids, "dy": tensor_entry(dy), "y": tensor_entry(y),
                           "dtable": tensor_entry(table.grad)}
+
+    # Cases added later draw from their own generator, so the ones above never change.
+    smoothing_gen = torch.Generator().manual_seed(20261206)
+    logits = leaf((5, 4), smoothing_gen, scale=3.0)
+    targets = [3, -100, 0, 1, 3]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets), ignore_index=-100, reduction="mean",
+                                             label_smoothing=0.1)
+    loss.backward()
+    cases["cross_entropy_mean_smoothed"] = {"logits": tensor_entry(logits), "targets": targets,
+                                            "label_smoothing": 0.1, "loss": float(loss),
+                                            "dlogits": tensor_entry(logits.grad)}
     return cases
 
 

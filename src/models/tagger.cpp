@@ -285,12 +285,13 @@ ag::Var<T> Tagger<T>::emissions(ag::Tape<T>& tape, const TaggerBatch& batch, boo
 
 template <class T>
 ag::Var<T> Tagger<T>::loss(ag::Tape<T>& tape, const TaggerBatch& batch, const std::vector<std::int32_t>& tags,
-                           bool training, Rng* rng) const {
+                           bool training, Rng* rng, double label_smoothing) const {
   RECUR_CHECK(static_cast<index_t>(tags.size()) == batch.T * batch.B,
               fmt::format("tagger: {} tags for a ({}, {}) batch", tags.size(), batch.T, batch.B));
   const ag::Var<T> s = scores(tape, batch, training, rng);
   const index_t words = batch.num_words();
   if (config_.crf) {
+    RECUR_REQUIRE(label_smoothing == 0.0, "tagger: label smoothing is for the softmax, not the CRF");
     const ag::Var<T> nll = ag::crf_nll(
         ag::reshape(s, Shape{batch.T, batch.B, config_.num_tags}), ag::param(tape, params_, transitions_),
         ag::param(tape, params_, start_), ag::param(tape, params_, end_), tags, batch.lengths);
@@ -304,7 +305,9 @@ ag::Var<T> Tagger<T>::loss(ag::Tape<T>& tape, const TaggerBatch& batch, const st
       targets[i] =
           t < batch.lengths[static_cast<size_t>(b)] ? tags[i] : ops::CrossEntropyOptions{}.ignore_index;
     }
-  return ag::cross_entropy(s, std::move(targets));
+  ops::CrossEntropyOptions options;
+  options.label_smoothing = label_smoothing;
+  return ag::cross_entropy(s, std::move(targets), options);
 }
 
 template <class T>

@@ -21,20 +21,21 @@ bool all_chunk_tags(const EncodedSentences& sentences) {
 
 TaggerTask::TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
                        EncodedSentences validation, const data::SequenceBatchOptions& options,
-                       double word_dropout)
+                       double word_dropout, double label_smoothing)
     : model_(model),
       vocabularies_(vocabularies),
       train_(std::move(train)),
       validation_(std::move(validation)),
       batches_(train_.words, options),
       unk_probability_(unk_probabilities(train_, vocabularies.words, word_dropout)),
+      label_smoothing_(label_smoothing),
       chunks_(all_chunk_tags(validation_)) {}
 
 train::TrainingBatch TaggerTask::training_batch(ag::Tape<float>& tape, long epoch, long index, Rng& rng) {
   std::vector<std::int32_t> tags;
   const TaggerBatch batch = tagger_batch(train_, batches_.batch_items(epoch, index), &tags, &rng,
                                          &unk_probability_, vocabularies_.words.unk());
-  return {model_.loss(tape, batch, tags, true, &rng), batch.num_words()};
+  return {model_.loss(tape, batch, tags, true, &rng, label_smoothing_), batch.num_words()};
 }
 
 train::Metrics TaggerTask::validate() {

@@ -40,11 +40,23 @@ T cross_entropy_forward(const T* logits, const std::int32_t* targets, const T* m
                 fmt::format("cross_entropy: mask weight {} at row {} must be finite and non-negative",
                             double(mask[n]), n));
   }
+  const double eps = options.label_smoothing;
+  RECUR_CHECK(eps >= 0.0 && eps <= 1.0,
+              fmt::format("cross_entropy: label smoothing {} is not in [0, 1]", eps));
   log_softmax_forward(logits, log_probs, N, C);
   double sum = 0;
   for (index_t n = 0; n < N; ++n) {
     double loss = 0;
-    if (counted(targets[n], options)) loss = -(mask ? double(mask[n]) : 1.0) * log_probs[n * C + targets[n]];
+    if (counted(targets[n], options)) {
+      // -w·[(1 - ε)·log p_t + ε/C·Σ_c log p_c]: logsumexp counts (1 - ε) + C·ε/C = 1 times.
+      double target_log_prob = double(log_probs[n * C + targets[n]]);
+      if (eps > 0.0) {
+        double all = 0;
+        for (index_t c = 0; c < C; ++c) all += double(log_probs[n * C + c]);
+        target_log_prob = (1.0 - eps) * target_log_prob + eps / double(C) * all;
+      }
+      loss = -(mask ? double(mask[n]) : 1.0) * target_log_prob;
+    }
     if (losses) losses[n] = static_cast<T>(loss);
     sum += loss;
   }
@@ -72,8 +84,15 @@ void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, con
                          (mask ? double(mask[n]) : 1.0));
       vmath::exp(log_probs + n * C, probs.data(), C);  // softmax(logits[n, :])
       T* d = dlogits + n * C;
-      for (index_t c = 0; c < C; ++c) d[c] += g * probs[c];
-      d[targets[n]] -= g;
+      const double eps = options.label_smoothing;
+      if (eps > 0.0) {
+        const T spread = static_cast<T>(eps / double(C));
+        for (index_t c = 0; c < C; ++c) d[c] += g * (probs[c] - spread);
+        d[targets[n]] -= g * static_cast<T>(1.0 - eps);
+      } else {
+        for (index_t c = 0; c < C; ++c) d[c] += g * probs[c];
+        d[targets[n]] -= g;
+      }
     }
   });
 }

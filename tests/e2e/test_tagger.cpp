@@ -185,16 +185,23 @@ TEST_F(Cli, TaggerReadsFeatureColumns) {
       << text.err;
 }
 
-// Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight (with the
-// weights averaged, so the average and the raw weights both come back).
+// Resume is exact: 2 epochs, stopped after 1 and resumed, give the weights of 2 straight: with the
+// CRF and the weights averaged (so the average and the raw weights both come back), and with word
+// dropout, label smoothing and a plateau schedule following the accuracy.
 TEST_F(Cli, TaggerResumeIsExact) {
-  const std::string common = "train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " +
-                             kFixtures + "ewt_dev_40.conllu.gz --crf --ema 0.9 " + small_tagger();
-  ASSERT_EQ(run(common + " --max-epochs 2 --checkpoint-dir straight").exit_code, 0);
-  ASSERT_EQ(run(common + " --max-epochs 1 --checkpoint-dir split").exit_code, 0);
-  const Result resumed = run("train tag --resume split/last.safetensors --max-epochs 2");
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_TRUE(same_model(dir_ / "straight/last.safetensors", dir_ / "split/last.safetensors"));
+  for (const std::string variant : {"--crf --ema 0.9",
+                                    "--word-dropout 0.3 --label-smoothing 0.1 --lr-schedule plateau "
+                                    "--plateau-patience 0 --eval-val-every 8"}) {
+    SCOPED_TRACE(variant);
+    const std::string common = "train tag --data " + kFixtures + "ewt_train_120.conllu.gz --val-data " +
+                               kFixtures + "ewt_dev_40.conllu.gz " + variant + " " + small_tagger() +
+                               " --overwrite";
+    ASSERT_EQ(run(common + " --max-epochs 2 --checkpoint-dir straight").exit_code, 0);
+    ASSERT_EQ(run(common + " --max-epochs 1 --checkpoint-dir split").exit_code, 0);
+    const Result resumed = run("train tag --resume split/last.safetensors --max-epochs 2");
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_TRUE(same_model(dir_ / "straight/last.safetensors", dir_ / "split/last.safetensors"));
+  }
 }
 
 // Bad input is named: a malformed line, a missing column.
@@ -211,6 +218,13 @@ TEST_F(Cli, TaggerBadInputIsNamed) {
   EXPECT_NE(column.err.find("conll2000_train_120.txt.gz:1: no column 5 (the lines have 3)"),
             std::string::npos)
       << column.err;
+  const Result smoothed_crf = run("train tag --data " + kFixtures +
+                                  "ewt_train_120.conllu.gz --crf --label-smoothing 0.1 " + small_tagger());
+  EXPECT_EQ(smoothed_crf.exit_code, 1);
+  EXPECT_NE(
+      smoothed_crf.err.find("--label-smoothing smooths the softmax's targets; this model decodes with a CRF"),
+      std::string::npos)
+      << smoothed_crf.err;
 }
 
 }  // namespace

@@ -51,6 +51,8 @@ std::vector<OpCase> op_cases() {
   const ops::CrossEntropyOptions sum_opts{-100, ops::Reduction::kSum};
   const ops::CrossEntropyOptions none_opts{-100, ops::Reduction::kNone};
   const ops::CrossEntropyOptions ignore_opts{-1, ops::Reduction::kMean};
+  const ops::CrossEntropyOptions smoothed_opts{-1, ops::Reduction::kMean, 0.2};
+  const ops::CrossEntropyOptions smoothed_none_opts{-100, ops::Reduction::kNone, 0.3};
   return {
       {"add", {{3, 4}, {3, 4}}, [](Tape<double>&, Inputs x) { return x[0] + x[1]; }},
       {"sub", {{3, 4}, {3, 4}}, [](Tape<double>&, Inputs x) { return x[0] - x[1]; }},
@@ -121,6 +123,16 @@ std::vector<OpCase> op_cases() {
        {{5, 3}},
        [=](Tape<double>&, Inputs x) {
          return cross_entropy(x[0], {2, -1, 0, 1, -1}, ignore_opts, {1.0, 1.0, 0.5, 0.0, 1.0});
+       }},
+      {"cross_entropy_smoothed_ignore_mask",
+       {{5, 3}},
+       [=](Tape<double>&, Inputs x) {
+         return cross_entropy(x[0], {2, -1, 0, 1, -1}, smoothed_opts, {1.0, 1.0, 0.5, 0.25, 1.0});
+       }},
+      {"cross_entropy_smoothed_none",
+       {{4, 5}},
+       [=](Tape<double>&, Inputs x) {
+         return cross_entropy(scale(x[0], 2.0), {3, 4, 0, 2}, smoothed_none_opts);
        }},
       {"mse_mean", {{3, 4}, {3, 4}}, [](Tape<double>&, Inputs x) { return mse(x[0], x[1]); }},
       {"mse_sum",

@@ -99,12 +99,13 @@ TYPED_TEST(PyTorchParity, SoftmaxAndLogSoftmaxWithHugeLogits) {
 
 TYPED_TEST(PyTorchParity, CrossEntropy) {
   using T = TypeParam;
-  for (const char* name : {"cross_entropy_mean_ignore", "cross_entropy_sum"}) {
+  for (const char* name : {"cross_entropy_mean_ignore", "cross_entropy_sum", "cross_entropy_mean_smoothed"}) {
     SCOPED_TRACE(name);
     const json c = load("ops").at(name);
     ops::CrossEntropyOptions options;
     options.reduction =
         std::string(name) == "cross_entropy_sum" ? ops::Reduction::kSum : ops::Reduction::kMean;
+    options.label_smoothing = c.value("label_smoothing", 0.0);
     ag::Tape<T> tape;
     const auto logits = tape.variable(tensor<T>(c["logits"]));
     const auto loss = ag::cross_entropy(logits, c["targets"].get<std::vector<std::int32_t>>(), options);

@@ -675,6 +675,35 @@ TEST(Kernels, CrossEntropyIgnoreIndexAndMask) {
               2.0 * kLse012 + 0.5 * (1 + kLse012), kHandTol);
 }
 
+// Label smoothing ε: the target is (1 - ε)·onehot + ε/C. Logits (0, 1, 2) against class 2 with
+// ε = 0.3: lse - 0.7·2 - 0.1·(0 + 1 + 2), lse = 2 + kLse012; with ε = 1, lse - the mean logit. The
+// gradient is softmax - the smoothed target.
+TEST(Kernels, CrossEntropyLabelSmoothing) {
+  const std::vector<double> logits = {0, 1, 2};
+  const std::int32_t target = 2;
+  std::vector<double> log_probs(3), dlogits(3, 0.0);
+  CrossEntropyOptions opts;
+  opts.label_smoothing = 0.3;
+  EXPECT_NEAR(
+      cross_entropy_forward<double>(logits.data(), &target, nullptr, 1, 3, opts, log_probs.data(), nullptr),
+      0.3 + kLse012, kHandTol);
+  const double dloss = 1.0;
+  cross_entropy_backward<double>(log_probs.data(), &target, nullptr, 1, 3, opts, &dloss, dlogits.data());
+  for (int c = 0; c < 3; ++c)
+    EXPECT_NEAR(dlogits[static_cast<size_t>(c)], std::exp(c - 2 - kLse012) - (c == 2 ? 0.8 : 0.1), kHandTol)
+        << c;
+  opts.label_smoothing = 1.0;
+  EXPECT_NEAR(
+      cross_entropy_forward<double>(logits.data(), &target, nullptr, 1, 3, opts, log_probs.data(), nullptr),
+      1.0 + kLse012, kHandTol);
+  for (const double bad : {-0.1, 1.5}) {
+    opts.label_smoothing = bad;
+    EXPECT_THROW(
+        cross_entropy_forward<double>(logits.data(), &target, nullptr, 1, 3, opts, log_probs.data(), nullptr),
+        Error);
+  }
+}
+
 TEST(Kernels, CrossEntropyAllIgnoredIsZero) {
   const std::vector<double> logits = {1, 2, 3, 4, 5, 6};
   const std::vector<std::int32_t> targets = {-100, -100};

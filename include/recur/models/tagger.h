@@ -88,9 +88,10 @@ class Tagger {
 
   // Emission scores (T, B, K).
   ag::Var<T> emissions(ag::Tape<T>& tape, const TaggerBatch& batch, bool training, Rng* rng) const;
-  // The mean loss per word of `tags` (T, B; entries past a sentence's length are ignored).
+  // The mean loss per word of `tags` (T, B; entries past a sentence's length are ignored); the
+  // softmax's targets smoothed by `label_smoothing` (ops::CrossEntropyOptions; not with a CRF).
   ag::Var<T> loss(ag::Tape<T>& tape, const TaggerBatch& batch, const std::vector<std::int32_t>& tags,
-                  bool training, Rng* rng) const;
+                  bool training, Rng* rng, double label_smoothing = 0.0) const;
   // The best tags (T, B), -1 past each sentence's length; and their emissions' loss when `tags` is
   // given (Σ over words, for a mean over a whole file).
   std::vector<std::int32_t> decode(const TaggerBatch& batch) const;

@@ -1,6 +1,7 @@
 // The tagger (models/tagger.h) as a train::TrainingTask: shuffled padded batches of sentences
 // (bucketed by length when asked), <unk> trained by reading each word seen once in training as
-// <unk> half the time and any word with probability `word_dropout`, and validation by accuracy, or chunk F1
+// <unk> half the time and any word with probability `word_dropout`, targets smoothed by
+// `label_smoothing`, and validation by accuracy, or chunk F1
 // for chunk tags (B-X / I-X / O), which selects best.safetensors.
 #pragma once
 
@@ -20,7 +21,7 @@ class TaggerTask final : public train::TrainingTask {
   // model and vocabularies must outlive the task.
   TaggerTask(Tagger<float>& model, const TaggerVocabularies& vocabularies, EncodedSentences train,
              EncodedSentences validation, const data::SequenceBatchOptions& options,
-             double word_dropout = 0.0);
+             double word_dropout = 0.0, double label_smoothing = 0.0);
 
   nn::ParameterTable<float>& params() override { return model_.params(); }
   long batches_per_epoch() const override { return batches_.batches_per_epoch(); }
@@ -40,6 +41,7 @@ class TaggerTask final : public train::TrainingTask {
   EncodedSentences train_, validation_;
   data::SequenceBatches batches_;
   std::vector<double> unk_probability_;  // by word id (unk_probabilities)
+  double label_smoothing_ = 0.0;         // of the training loss (validation's is plain)
   bool chunks_ = false;                  // the validation tags are chunk tags
   TagScorer last_scores_;                // of the last validation
 };

@@ -12,10 +12,12 @@ enum class Reduction { kMean, kSum, kNone };
 struct CrossEntropyOptions {
   std::int32_t ignore_index = -100;  // rows whose target equals this are skipped (PyTorch's default)
   Reduction reduction = Reduction::kMean;
+  // ε in [0, 1]: the target is (1 - ε)·onehot + ε/C, as torch's label_smoothing.
+  double label_smoothing = 0.0;
 };
 
 // Cross-entropy of each row's logits against its target class:
-//   loss_n = w_n · (logsumexp(logits[n, :]) - logits[n, target_n])
+//   loss_n = w_n · (logsumexp(logits[n, :]) - (1 - ε)·logits[n, target_n] - ε/C·Σ_c logits[n, c])
 //   logits: (N, C)   targets: (N), each in [0, C) or ignore_index
 //   mask: (N) row weights w_n >= 0 (finite), or null for all 1
 //   log_probs: (N, C) output, saved for the backward     losses: (N) per-row losses, or null
@@ -25,7 +27,7 @@ template <class T>
 T cross_entropy_forward(const T* logits, const std::int32_t* targets, const T* mask, index_t N, index_t C,
                         const CrossEntropyOptions& options, T* log_probs, T* losses);
 
-// dlogits[n, :] += g_n · w_n · (softmax(logits[n, :]) - onehot(target_n))
+// dlogits[n, :] += g_n · w_n · (softmax(logits[n, :]) - (1 - ε)·onehot(target_n) - ε/C)
 //   g_n = dloss[0] / Σ w (kMean), dloss[0] (kSum), dloss[n] (kNone: dloss is (N))
 template <class T>
 void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, const T* mask, index_t N,

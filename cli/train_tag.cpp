@@ -39,7 +39,7 @@ struct TagFlags {
   index_t embedding_size = 100;
   double dropout = 0.5, word_dropout = 0.0, label_smoothing = 0.0;
   index_t char_embedding_size = 30, char_rnn_size = 50;
-  bool crf = false, unidirectional = false;
+  bool crf = false, unidirectional = false, residual = false;
   std::string embeddings;
 };
 
@@ -108,6 +108,9 @@ void add_tag_flags(CLI::App& cmd, TagFlags& o) {
                "a linear-chain CRF over the tags (loss: forward algorithm; decoding: Viterbi)")
       ->group(model);
   cmd.add_flag("--unidirectional", o.unidirectional, "read the sentence left to right only")->group(model);
+  cmd.add_flag("--residual", o.residual,
+               "each recurrent layer above the first adds its input to its output (--num-layers 2 or more)")
+      ->group(model);
   cmd.add_option("--embeddings", o.embeddings,
                  "a new model's word embedding starts from these vectors (word2vec or GloVe text, .gz read "
                  "as is; their size must be --embedding-size)")
@@ -217,6 +220,9 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
     c.num_layers = o.num_layers;
     c.rnn_size = o.rnn_size;
     c.bidirectional = !o.unidirectional;
+    RECUR_REQUIRE(!o.residual || o.num_layers >= 2,
+                  "--residual connects stacked layers: it needs --num-layers 2 or more");
+    c.residual = o.residual;
     c.word_embedding_size = o.embedding_size;
     c.char_embedding_size = o.char_embedding_size;
     c.char_rnn_size = o.char_rnn_size;
@@ -278,9 +284,9 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
 
   trainer.message(description);
   trainer.message(fmt::format(
-      "model {}{} × {} layers × {} per direction, words {}{}{}, {}; {} parameters; {} threads",
-      c.bidirectional ? "bidirectional " : "", nn::cell_name(c.cell), c.num_layers, c.rnn_size,
-      c.word_embedding_size,
+      "model {}{} × {} layers{} × {} per direction, words {}{}{}, {}; {} parameters; {} threads",
+      c.bidirectional ? "bidirectional " : "", nn::cell_name(c.cell), c.num_layers,
+      c.residual ? " (residual)" : "", c.rnn_size, c.word_embedding_size,
       c.feature_columns.empty()
           ? ""
           : fmt::format(" + {} feature column(s) × {}", c.feature_columns.size(), c.feature_embedding_size),

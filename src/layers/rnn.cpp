@@ -164,6 +164,7 @@ RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& length
   RnnResult<T> result;
   ag::Var<T> input = x;
   for (int l = 0; l < L; ++l) {
+    const ag::Var<T> layer_input = input;  // the residual path skips the dropout
     if (l > 0 && dropout) {
       const T p = static_cast<T>(options_.dropout);
       if (options_.dropout_mode == DropoutMode::kPerStep) {
@@ -201,7 +202,10 @@ RnnResult<T> Rnn<T>::run(const ag::Var<T>& x, const std::vector<index_t>& length
       result.final_state.h.push_back(r.h_n);
       if (cell) result.final_state.c.push_back(r.c_n);
     }
-    if (keep) input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
+    if (keep) {
+      input = D == 1 ? outputs[0] : ag::concat(outputs, 2);
+      if (options_.residual && l > 0) input = input + layer_input;
+    }
   }
   if (output) result.output = input;
   return result;
@@ -247,6 +251,11 @@ RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index
                           nullptr, D * H);
       result.final_state.h.push_back(tape.constant(std::move(h_n)));
       if (cell) result.final_state.c.push_back(tape.constant(std::move(c_n)));
+    }
+    if (keep && options_.residual && l > 0) {
+      T* out = y.data();
+      const T* in = input.data();
+      for (index_t i = 0; i < y.numel(); ++i) out[i] += in[i];
     }
     input = std::move(y);
   }

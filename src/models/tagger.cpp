@@ -32,6 +32,7 @@ layers::RnnOptions rnn_options(const TaggerConfig& c) {
   o.hidden_size = c.rnn_size;
   o.num_layers = c.num_layers;
   o.bidirectional = c.bidirectional;
+  o.residual = c.residual;
   o.dropout = c.dropout;
   o.dropout_mode = layers::DropoutMode::kPerSequence;
   return o;
@@ -55,6 +56,7 @@ std::string TaggerConfig::to_json() const {
                                 {"num_layers", num_layers},
                                 {"rnn_size", rnn_size},
                                 {"bidirectional", bidirectional},
+                                {"residual", residual},
                                 {"word_embedding_size", word_embedding_size},
                                 {"char_embedding_size", char_embedding_size},
                                 {"char_rnn_size", char_rnn_size},
@@ -94,6 +96,7 @@ TaggerConfig TaggerConfig::from_json(std::string_view text, std::string_view sou
   c.num_layers = static_cast<int>(config_integer(j, "num_layers", 1, kMaxLayers, source));
   c.rnn_size = config_integer(j, "rnn_size", 1, kMaxWidth, source);
   c.bidirectional = boolean("bidirectional");
+  c.residual = j.contains("residual") && boolean("residual");  // absent in files before it
   c.word_embedding_size = config_integer(j, "word_embedding_size", 1, kMaxWidth, source);
   c.char_embedding_size = config_integer(j, "char_embedding_size", 0, kMaxWidth, source);
   c.char_rnn_size = config_integer(j, "char_rnn_size", 1, kMaxWidth, source);

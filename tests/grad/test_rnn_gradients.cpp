@@ -1,7 +1,7 @@
 // Finite differences (double) through the fused recurrent layers: every cell, several steps,
 // lengths varying inside the batch, bidirectional, two layers, learned and carried initial states,
-// dropout between layers. The input, the initial states and every parameter are checked together
-// (the input and initial states are entries of the same ParameterTable).
+// dropout between layers, residual connections. The input, the initial states and every parameter are checked
+// together (the input and initial states are entries of the same ParameterTable).
 #include <gtest/gtest.h>
 
 #include "recur/autograd/functions.h"
@@ -24,6 +24,7 @@ struct Case {
   bool carried_h0 = false;  // caller-given initial states that receive a gradient
   double dropout = 0.0;
   DropoutMode dropout_mode = DropoutMode::kPerSequence;
+  bool residual = false;
 };
 
 constexpr index_t kT = 4, kB = 3, kI = 3, kH = 3;
@@ -40,6 +41,7 @@ void check(CellKind cell, const Case& c) {
   o.dropout = c.dropout;
   o.dropout_mode = c.dropout_mode;
   o.learn_initial_state = c.learned_h0;
+  o.residual = c.residual;
   const Rnn<double> rnn(params, o);
   const int x_id = params.add("x", Shape{kT, kB, kI});
   const auto entries = static_cast<size_t>(c.layers * rnn.directions());
@@ -88,6 +90,15 @@ const std::vector<Case> kCases = {
     {"carried h0, 2 layers", 2, false, {4, 2, 3}, false, true},
     {"dropout per sequence", 2, false, {}, false, false, 0.4, DropoutMode::kPerSequence},
     {"dropout per step, bidirectional", 2, true, {3, 4, 1}, false, false, 0.4, DropoutMode::kPerStep},
+    {"residual, 3 layers bidirectional, dropout",
+     3,
+     true,
+     {4, 1, 3},
+     false,
+     false,
+     0.4,
+     DropoutMode::kPerSequence,
+     true},
 };
 
 class RnnGradient : public ::testing::TestWithParam<CellKind> {};

@@ -1,8 +1,8 @@
 // models::Tagger<double>: every parameter's gradient of the loss per word on a batch of three
 // sentences of different lengths (padding included), against central finite differences
 // (ag::gradcheck_parameters): with character features, a softmax or the CRF, a bidirectional or a
-// unidirectional RNN, with feature columns, in evaluation mode and with dropout (the loss re-seeds its Rng,
-// so every evaluation draws the same masks).
+// unidirectional RNN, with feature columns, two residual layers and label smoothing, in evaluation mode and
+// with dropout (the loss re-seeds its Rng, so every evaluation draws the same masks).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -19,6 +19,8 @@ struct Case {
   double dropout;
   const char* name;
   bool features = false;
+  bool residual = false;  // and 2 layers
+  double label_smoothing = 0.0;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
@@ -32,6 +34,8 @@ TEST_P(TaggerGradient, MatchesFiniteDifferences) {
   TaggerConfig config;
   config.rnn_size = 3;
   config.bidirectional = c.bidirectional;
+  config.num_layers = c.residual ? 2 : 1;
+  config.residual = c.residual;
   config.word_embedding_size = 3;
   config.char_embedding_size = c.chars ? 2 : 0;
   config.char_rnn_size = 2;
@@ -60,7 +64,7 @@ TEST_P(TaggerGradient, MatchesFiniteDifferences) {
   const bool training = c.dropout > 0;
   const auto loss = [&](ag::Tape<double>& tape) {
     Rng dropout_rng(5);  // re-seeded: the same masks at every evaluation
-    return model.loss(tape, batch, tags, training, &dropout_rng);
+    return model.loss(tape, batch, tags, training, &dropout_rng, c.label_smoothing);
   };
   const ag::GradcheckReport report = ag::gradcheck_parameters(model.params(), loss);
   EXPECT_TRUE(report.ok) << report.message();
@@ -77,7 +81,9 @@ INSTANTIATE_TEST_SUITE_P(Variants, TaggerGradient,
                                            Case{true, true, true, 0.0, "crf_bidirectional_chars"},
                                            Case{true, false, false, 0.0, "crf_unidirectional_words"},
                                            Case{false, true, true, 0.3, "softmax_with_dropout"},
-                                           Case{true, true, true, 0.0, "crf_with_feature_columns", true}));
+                                           Case{true, true, true, 0.0, "crf_with_feature_columns", true},
+                                           Case{false, true, true, 0.3, "softmax_residual_smoothed", false,
+                                                true, 0.1}));
 
 }  // namespace
 }  // namespace recur::models

@@ -171,6 +171,7 @@ RnnResult<T> composed_forward(const Rnn<T>& rnn, const Var<T>& x, const std::vec
   RnnResult<T> result;
   Var<T> input = x;
   for (int l = 0; l < rnn.options().num_layers; ++l) {
+    const Var<T> layer_input = input;
     std::vector<Var<T>> outputs;
     for (int dir = 0; dir < rnn.directions(); ++dir) {
       const auto& p = rnn.layer(l, dir);
@@ -191,6 +192,7 @@ RnnResult<T> composed_forward(const Rnn<T>& rnn, const Var<T>& x, const std::vec
       if (nn::has_cell_state(cell)) result.final_state.c.push_back(r.c_n);
     }
     input = outputs.size() == 1 ? outputs[0] : ag::concat(outputs, 2);
+    if (rnn.options().residual && l > 0) input = input + layer_input;
   }
   result.output = input;
   return result;
@@ -216,6 +218,7 @@ struct ComposedCase {
   bool bidirectional;
   std::vector<index_t> lengths;
   Initial initial;
+  bool residual = false;
 };
 
 constexpr index_t kT = 5, kB = 3, kI = 3, kH = 4;
@@ -227,6 +230,8 @@ const std::vector<ComposedCase> kComposedCases = {
     {"2 layers bidirectional, varying lengths", 2, true, {4, 5, 2}, Initial::kGiven},
     {"2 layers bidirectional, full lengths, zero initial state", 2, true, {}, Initial::kZeros},
     {"bidirectional, learned initial state", 1, true, {5, 3, 4}, Initial::kLearned},
+    {"3 layers bidirectional, residual, varying lengths", 3, true, {4, 5, 2}, Initial::kGiven, true},
+    {"2 layers, residual, full lengths", 2, false, {}, Initial::kZeros, true},
 };
 
 template <class T>
@@ -235,6 +240,7 @@ void check_fused_against_composed(CellKind cell, const ComposedCase& c) {
                (std::is_same_v<T, double> ? " / double" : " / float"));
   RnnOptions o = make_options(cell, kI, kH, c.layers, c.bidirectional);
   o.learn_initial_state = c.initial == Initial::kLearned;
+  o.residual = c.residual;
   Model<T> s(o, kT, kB, c.initial == Initial::kGiven);
   const double tol = tolerance<T>();
 
@@ -287,26 +293,31 @@ TEST_P(RnnLayer, FusedMatchesComposedInFloat) {
 
 TEST_P(RnnLayer, InferenceMatchesTrainingPath) {
   const std::vector<index_t> lengths{5, 2, 0};
-  Model<float> s(make_options(GetParam(), kI, kH, 2, true), kT, kB, true);
-  ag::Tape<float> tape;
-  const RnnResult<float> trained = s.rnn.forward(s.x(tape), lengths, s.initial(tape));
-  ASSERT_TRUE(trained.output.requires_grad());
-  RnnResult<float> inferred;
-  {
-    ag::NoGrad<float> no_grad(tape);
-    inferred = s.rnn.forward(s.x(tape), lengths, s.initial(tape));
+  for (const bool residual : {false, true}) {
+    SCOPED_TRACE(residual ? "residual, 3 layers" : "2 layers");
+    RnnOptions o = make_options(GetParam(), kI, kH, residual ? 3 : 2, true);
+    o.residual = residual;
+    Model<float> s(o, kT, kB, true);
+    ag::Tape<float> tape;
+    const RnnResult<float> trained = s.rnn.forward(s.x(tape), lengths, s.initial(tape));
+    ASSERT_TRUE(trained.output.requires_grad());
+    RnnResult<float> inferred;
+    {
+      ag::NoGrad<float> no_grad(tape);
+      inferred = s.rnn.forward(s.x(tape), lengths, s.initial(tape));
+    }
+    ASSERT_FALSE(inferred.output.requires_grad());
+    EXPECT_TRUE(all_close(inferred.output.value(), trained.output.value(), kFloatTolerance, kFloatTolerance));
+    for (size_t e = 0; e < trained.final_state.h.size(); ++e)
+      EXPECT_TRUE(all_close(inferred.final_state.h[e].value(), trained.final_state.h[e].value(),
+                            kFloatTolerance, kFloatTolerance))
+          << "h_n " << e;
+    ASSERT_EQ(inferred.final_state.c.size(), trained.final_state.c.size());
+    for (size_t e = 0; e < trained.final_state.c.size(); ++e)
+      EXPECT_TRUE(all_close(inferred.final_state.c[e].value(), trained.final_state.c[e].value(),
+                            kFloatTolerance, kFloatTolerance))
+          << "c_n " << e;
   }
-  ASSERT_FALSE(inferred.output.requires_grad());
-  EXPECT_TRUE(all_close(inferred.output.value(), trained.output.value(), kFloatTolerance, kFloatTolerance));
-  for (size_t e = 0; e < trained.final_state.h.size(); ++e)
-    EXPECT_TRUE(all_close(inferred.final_state.h[e].value(), trained.final_state.h[e].value(),
-                          kFloatTolerance, kFloatTolerance))
-        << "h_n " << e;
-  ASSERT_EQ(inferred.final_state.c.size(), trained.final_state.c.size());
-  for (size_t e = 0; e < trained.final_state.c.size(); ++e)
-    EXPECT_TRUE(all_close(inferred.final_state.c[e].value(), trained.final_state.c[e].value(),
-                          kFloatTolerance, kFloatTolerance))
-        << "c_n " << e;
 }
 
 // Without gradients each direction's scan writes its half of the layer's output in place, and

@@ -37,7 +37,8 @@ constexpr index_t kT = 6, kI = 3, kH = 5;
 // A unidirectional Rnn over its own table, PyTorch-initialized; a learned initial state is set to
 // nonzero values (init() zeroes it).
 struct Model {
-  Model(CellKind cell, int layers, bool learned) : rnn(params, options(cell, layers, learned)) {
+  Model(CellKind cell, int layers, bool learned, bool residual = false)
+      : rnn(params, options(cell, layers, learned, residual)) {
     params.freeze();
     Rng rng(17);
     rnn.init(rng);
@@ -48,13 +49,14 @@ struct Model {
           init::uniform(v, -0.9f, 0.9f, rng);
         }
   }
-  static RnnOptions options(CellKind cell, int layers, bool learned) {
+  static RnnOptions options(CellKind cell, int layers, bool learned, bool residual = false) {
     RnnOptions o;
     o.cell = cell;
     o.input_size = kI;
     o.hidden_size = kH;
     o.num_layers = layers;
     o.learn_initial_state = learned;
+    o.residual = residual;
     return o;
   }
 
@@ -73,12 +75,12 @@ class RnnStreamTest : public ::testing::TestWithParam<CellKind> {};
 
 TEST_P(RnnStreamTest, BitIdenticalToWholeSequenceInference) {
   const CellKind cell = GetParam();
-  for (int layers : {1, 2})
+  for (int layers : {1, 2, 3})  // 3: residual
     for (index_t batch : {1, 4})
       for (bool learned : {false, true}) {
         SCOPED_TRACE(std::to_string(layers) + " layers, batch " + std::to_string(batch) +
                      (learned ? ", learned initial state" : ", zero initial state"));
-        const Model m(cell, layers, learned);
+        const Model m(cell, layers, learned, /*residual=*/layers == 3);
         const Tensor<float> x = random_input(batch);
         ag::Tape<float> tape;
         ag::NoGrad<float> no_grad(tape);

@@ -7,7 +7,9 @@
 // [forward, reverse] along the features; the reverse direction reverses every sequence within its
 // own length. Dropout acts between layers (never after the top one, as in PyTorch), either with one
 // mask per sequence reused at every step (variational, Gal & Ghahramani 2016) or a fresh mask per
-// step; it is off when training == false.
+// step; it is off when training == false. With `residual`, every layer above the first adds its
+// input to its output (Wu et al. 2016): y_l = layer_l(dropout(y_{l-1})) + y_{l-1}, its input and
+// output both D·H wide; padded steps stay exact zeros.
 //
 // Parameters use PyTorch's state_dict names under a prefix ("rnn."): weight_ih_l{k}, weight_hh_l{k},
 // bias_ih_l{k}, bias_hh_l{k}, with "_reverse" for the backward direction; the Jordan cell adds
@@ -39,6 +41,7 @@ struct RnnOptions {
   double dropout = 0.0;  // between layers; in [0, 1)
   DropoutMode dropout_mode = DropoutMode::kPerSequence;
   bool learn_initial_state = false;
+  bool residual = false;  // layers above the first add their input to their output
 };
 
 enum class RnnInit {

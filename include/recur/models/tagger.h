@@ -37,6 +37,7 @@ struct TaggerConfig {
   int num_layers = 1;
   index_t rnn_size = 128;  // per direction
   bool bidirectional = true;
+  bool residual = false;  // layers above the first add their input (layers::RnnOptions)
   index_t word_embedding_size = 100;
   index_t char_embedding_size = 30;  // 0: no character features
   index_t char_rnn_size = 50;        // per direction of the character RNN

@@ -266,7 +266,7 @@ void run_tag_training(CLI::App& cmd, TagFlags& o) {
                 "--label-smoothing smooths the softmax's targets; this model decodes with a CRF (drop one of "
                 "them)");
   models::TaggerTask task(*model, vocabularies, std::move(train_ids), std::move(val_ids), batching,
-                          o.word_dropout);
+                          o.word_dropout, o.label_smoothing);
   const long total = total_iterations(o.trainer, task.batches_per_epoch());
 
   const auto optimizer = make_optimizer(o.trainer, model->params());

@@ -252,11 +252,7 @@ RnnResult<T> Rnn<T>::forward_values(const ag::Var<T>& x, const std::vector<index
       result.final_state.h.push_back(tape.constant(std::move(h_n)));
       if (cell) result.final_state.c.push_back(tape.constant(std::move(c_n)));
     }
-    if (keep && options_.residual && l > 0) {
-      T* out = y.data();
-      const T* in = input.data();
-      for (index_t i = 0; i < y.numel(); ++i) out[i] += in[i];
-    }
+    if (keep && options_.residual && l > 0) ops::add_forward(y.data(), input.data(), y.data(), y.numel());
     input = std::move(y);
   }
   if (output) result.output = tape.constant(std::move(input));

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "recur/ops/elementwise.h"
+
 namespace recur::layers {
 
 namespace {
@@ -149,10 +151,7 @@ void RnnStream<T>::run_layers(const T* input, bool projected) {
     // h_n may alias h0: the inference path copies the initial state before the step.
     nn::scan_forward<T>(o.cell, d, nn::Direction::kForward, w, input, nullptr, h_[i].data(), c, y_[i].data(),
                         h_[i].data(), c, nullptr);
-    if (o.residual && l > 0) {
-      T* out = y_[i].data();
-      for (index_t k = 0; k < y_[i].numel(); ++k) out[k] += input[k];
-    }
+    if (o.residual && l > 0) ops::add_forward(y_[i].data(), input, y_[i].data(), y_[i].numel());
     input = y_[i].data();
   }
 }

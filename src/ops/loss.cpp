@@ -75,6 +75,8 @@ void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, con
     if (total <= 0) return;
     scale = 1.0 / total;
   }
+  const T spread = static_cast<T>(options.label_smoothing / double(C));
+  const T on_target = static_cast<T>(1.0 - options.label_smoothing);
   detail::for_row_blocks(N, C, [&](index_t r0, index_t r1) {
     std::vector<T> probs(static_cast<size_t>(C));
     for (index_t n = r0; n < r1; ++n) {
@@ -84,15 +86,9 @@ void cross_entropy_backward(const T* log_probs, const std::int32_t* targets, con
                          (mask ? double(mask[n]) : 1.0));
       vmath::exp(log_probs + n * C, probs.data(), C);  // softmax(logits[n, :])
       T* d = dlogits + n * C;
-      const double eps = options.label_smoothing;
-      if (eps > 0.0) {
-        const T spread = static_cast<T>(eps / double(C));
-        for (index_t c = 0; c < C; ++c) d[c] += g * (probs[c] - spread);
-        d[targets[n]] -= g * static_cast<T>(1.0 - eps);
-      } else {
-        for (index_t c = 0; c < C; ++c) d[c] += g * probs[c];
-        d[targets[n]] -= g;
-      }
+      // ε = 0 gives spread 0 and on_target 1 exactly: the unsmoothed gradient, bit for bit.
+      for (index_t c = 0; c < C; ++c) d[c] += g * (probs[c] - spread);
+      d[targets[n]] -= g * on_target;
     }
   });
 }

@@ -1,8 +1,8 @@
 // The tagger (models/tagger.h) as a train::TrainingTask: shuffled padded batches of sentences
 // (bucketed by length when asked), <unk> trained by reading each word seen once in training as
 // <unk> half the time and any word with probability `word_dropout`, targets smoothed by
-// `label_smoothing`, and validation by accuracy, or chunk F1
-// for chunk tags (B-X / I-X / O), which selects best.safetensors.
+// `label_smoothing`, and validation by accuracy, or chunk F1 for chunk tags (B-X / I-X / O), which
+// selects best.safetensors.
 #pragma once
 
 #include <cmath>

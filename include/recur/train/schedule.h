@@ -91,10 +91,9 @@ enum class ThresholdMode { kRel, kAbs };
 // torch.optim.lr_scheduler.ReduceLROnPlateau in mode "min", driven by validation losses (or a
 // higher-is-better metric negated). A loss is an improvement when loss < best - |best|·threshold
 // (kRel: torch's best·(1 - threshold) for a positive best, and right for a negative one too) or
-// loss < best - threshold (kAbs); best
-// starts at +inf. After more than `patience` evaluations in a row without improvement the rate
-// becomes max(lr·factor, min_lr) — unless that changes it by no more than eps — and the next
-// `cooldown` evaluations count no bad epochs. A NaN loss is never an improvement.
+// loss < best - threshold (kAbs); best starts at +inf. After more than `patience` evaluations in a row
+// without improvement the rate becomes max(lr·factor, min_lr) — unless that changes it by no more than eps —
+// and the next `cooldown` evaluations count no bad epochs. A NaN loss is never an improvement.
 struct PlateauOptions {
   double factor = 0.1;  // in (0, 1)
   long patience = 10;
